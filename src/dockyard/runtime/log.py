@@ -1,0 +1,61 @@
+"""The runtime's log, as container managers read it.
+
+runc writes one line per message to the `--log` file (stderr when none is given); with
+`--log-format json` each line is `{"level": ..., "msg": ..., "time": ...}`. containerd's shim shows
+the last `"level":"error"` line to the user, so the error wording here is what `docker run` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+_path: str | None = None
+_json = False
+_debug = False
+
+
+def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
+    global _path, _json, _debug
+    _path, _json, _debug = path or None, fmt == "json", debug
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+def _write(level: str, msg: str) -> None:
+    if _json:
+        line = json.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+    else:
+        line = f'time="{_timestamp()}" level={level} msg="{msg}"\n'
+    if _path is None:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        return
+    # O_APPEND keeps lines whole when the init child and the parent both write.
+    fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def error(msg: str) -> None:
+    _write("error", msg)
+    # runc also prints the error on stderr when it logs to a file, for humans at a terminal.
+    if _path is not None:
+        sys.stderr.write(f"{msg}\n")
+        sys.stderr.flush()
+
+
+def warning(msg: str) -> None:
+    _write("warning", msg)
+
+
+def debug(msg: str) -> None:
+    if _debug:
+        _write("debug", msg)
