@@ -223,3 +223,38 @@ def pidfd_open(pid: int) -> int:
 def raw_syscall(name: str, *args: int | ctypes.c_void_p) -> int:
     """For the modules that own one unusual call (bpf, seccomp); checked, number by name."""
     return _check(_syscall(NR[name], *args), name)
+
+
+# --- Appended for runtime/linux/process_attrs.py: scheduler and I/O priority. ---
+# glibc wraps neither sched_setattr(2) nor ioprio_set(2); the numbers differ per architecture.
+_NUMBERS["x86_64"].update({"sched_setattr": 314, "sched_getattr": 315, "ioprio_set": 251, "ioprio_get": 252})
+_NUMBERS["aarch64"].update({"sched_setattr": 274, "sched_getattr": 275, "ioprio_set": 30, "ioprio_get": 31})
+
+
+class SchedAttr(ctypes.Structure):
+    """struct sched_attr, SCHED_ATTR_SIZE_VER0 (48 bytes): the utilisation clamps of VER1 are left out,
+    as the OCI scheduler record has no field for them."""
+
+    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32), ("sched_flags", ctypes.c_uint64),
+                ("sched_nice", ctypes.c_int32), ("sched_priority", ctypes.c_uint32),
+                ("sched_runtime", ctypes.c_uint64), ("sched_deadline", ctypes.c_uint64),
+                ("sched_period", ctypes.c_uint64)]
+
+
+def sched_setattr(attr: SchedAttr, pid: int = 0) -> None:
+    attr.size = ctypes.sizeof(SchedAttr)
+    _check(_syscall(NR["sched_setattr"], pid, ctypes.byref(attr), 0), "sched_setattr")
+
+
+def sched_getattr(pid: int = 0) -> SchedAttr:
+    attr = SchedAttr()
+    _check(_syscall(NR["sched_getattr"], pid, ctypes.byref(attr), ctypes.sizeof(attr), 0), "sched_getattr")
+    return attr
+
+
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    _check(_syscall(NR["ioprio_set"], which, who, ioprio), "ioprio_set")
+
+
+def ioprio_get(which: int, who: int) -> int:
+    return _check(_syscall(NR["ioprio_get"], which, who), "ioprio_get")
