@@ -22,16 +22,16 @@ def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
     _path, _json, _debug = path or None, fmt == "json", debug
 
 
-def _timestamp() -> str:
+def timestamp() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
 def _write(level: str, msg: str) -> None:
     if _json:
-        line = json.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+        line = json.dumps({"level": level, "msg": msg, "time": timestamp()}) + "\n"
     else:
-        line = f'time="{_timestamp()}" level={level} msg="{msg}"\n'
+        line = f'time="{timestamp()}" level={level} msg="{msg}"\n'
     if _path is None:
         sys.stderr.write(line)
         sys.stderr.flush()
