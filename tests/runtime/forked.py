@@ -52,7 +52,46 @@ class ChildResult:
         return fields
 
 
-def run_in_child(fn: Callable[[int], Any], timeout: float = 10.0) -> ChildResult:
+class RunningChild:
+    """A forked child still running; `finish` collects it, and leaving the `with` block always reaps it."""
+
+    def __init__(self, pid: int, read_fd: int) -> None:
+        self.pid = pid
+        self._r = read_fd
+        self._reaped = False
+
+    def finish(self, timeout: float = 10.0) -> ChildResult:
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise TimeoutError(f"child {self.pid} still running after {timeout}s")
+            chunk = os.read(self._r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        while True:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self._reaped = True
+                return ChildResult(self.pid, status, b"".join(chunks))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"child {self.pid} did not exit after {timeout}s")
+            time.sleep(0.005)
+
+    def __enter__(self) -> RunningChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._r)
+        if not self._reaped:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self._reaped = True
+
+
+def start_child(fn: Callable[[int], Any]) -> RunningChild:
     """Fork; in the child call fn(out_fd) and report as described above. Never returns in the child."""
     r, w = os.pipe()
     pid = os.fork()
@@ -70,31 +109,12 @@ def run_in_child(fn: Callable[[int], Any], timeout: float = 10.0) -> ChildResult
         finally:
             os._exit(code)
     os.close(w)
-    reaped = False
-    try:
-        deadline = time.monotonic() + timeout
-        chunks: list[bytes] = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                raise TimeoutError(f"child {pid} still running after {timeout}s")
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                reaped = True
-                return ChildResult(pid, status, b"".join(chunks))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"child {pid} did not exit after {timeout}s")
-            time.sleep(0.005)
-    finally:
-        os.close(r)
-        if not reaped:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+    return RunningChild(pid, r)
+
+
+def run_in_child(fn: Callable[[int], Any], timeout: float = 10.0) -> ChildResult:
+    with start_child(fn) as child:
+        return child.finish(timeout)
 
 
 def read_proc_status() -> dict[str, str]:
