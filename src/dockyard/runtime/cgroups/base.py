@@ -3,11 +3,20 @@
 Lifecycle, as the runtime drives it:
 
     manager = cgroups.new_manager(spec.linux.cgroups_path, container_id)
-    manager.create()                 # make the directories (idempotent)
-    manager.set(spec.linux.resources) # write limits; invalid values raise before anything runs
-    manager.add(init_pid)            # move the container's first process in
+    manager.create(spec.linux.resources)  # check every value, make the directories, write the
+                                          # limits; on any error nothing is left behind
+    manager.add(init_pid)                 # move the container's first process in
     ... manager.freeze() / thaw() / pids() / stats() / set(new_resources) ...
-    manager.destroy()                # after every process has exited: remove the directories
+    manager.kill_all(signal.SIGKILL)      # kill --all
+    manager.destroy()                     # after every process has exited: remove the directories
+
+`create()` without resources only makes the directories (idempotent); `set()` on its own is what
+`update` uses on a running container: it checks every value before writing any, but a kernel
+refusal midway leaves the earlier writes in place (as runc's does).
+
+Resources.devices: an empty list leaves the device rules as they are (so an `update` that does
+not mention devices keeps them); the runtime passes the full list (spec rules plus its defaults)
+at create time.
 
 A manager saved in the container's state is rebuilt by `cgroups.load_manager(manager.paths())`, so
 later commands (kill --all, pause, delete) find the same directories without re-reading the spec.
@@ -15,6 +24,8 @@ later commands (kill --all, pause, delete) find the same directories without re-
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +36,7 @@ from dockyard.oci.runtime_spec import Resources
 class Hierarchy:
     """One mounted hierarchy as a container sees it: what to mount at /sys/fs/cgroup/<name>."""
 
-    name: str            # "memory", "cpu", "name=systemd", or "" for the v2 unified hierarchy
+    name: str            # "memory", "cpu,cpuacct", "name=systemd", or "" for the v2 unified hierarchy
     host_mountpoint: str  # /sys/fs/cgroup/memory
     mount_options: str    # what mount(2) takes as data: "memory", "none,name=systemd", "" (cgroup2)
     container_path: str   # the container's cgroup inside that hierarchy: /dockyard/<id>
@@ -34,7 +45,7 @@ class Hierarchy:
 class CgroupManager(Protocol):
     version: int  # 1 or 2
 
-    def create(self) -> None: ...
+    def create(self, resources: Resources | None = None) -> None: ...
 
     def add(self, pid: int) -> None: ...
 
@@ -46,7 +57,13 @@ class CgroupManager(Protocol):
 
     def frozen(self) -> bool: ...
 
-    def pids(self) -> list[int]: ...
+    def pids(self) -> list[int]:
+        """Every process in the container's cgroup and the cgroups below it."""
+        ...
+
+    def kill_all(self, signum: int) -> None:
+        """Signal every process in the cgroup (kill --all); see `signal_all`."""
+        ...
 
     def stats(self) -> dict[str, Any]:
         """Usage in the shape of runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb)."""
@@ -65,3 +82,25 @@ class CgroupManager(Protocol):
     def hierarchies(self) -> list[Hierarchy]:
         """What a `cgroup` mount inside the container shows."""
         ...
+
+
+def signal_all(manager: CgroupManager, signum: int, *, can_freeze: bool) -> None:
+    """runc's signalAllProcesses: freeze, signal every pid, thaw, so no process forks past us.
+
+    A container that was already paused stays paused, except for SIGKILL: frozen tasks only die
+    once thawed. Processes that exit meanwhile are skipped. Waiting for them is the caller's job.
+    """
+    was_frozen = can_freeze and manager.frozen()
+    if can_freeze and not was_frozen:
+        manager.freeze()
+    try:
+        for pid in manager.pids():
+            if pid <= 0:
+                continue  # a process outside our pid namespace reads as 0
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                continue
+    finally:
+        if can_freeze and (not was_frozen or signum == signal.SIGKILL):
+            manager.thaw()
