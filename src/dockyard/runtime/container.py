@@ -114,6 +114,7 @@ class Runtime:
             manager = self._make_cgroup(spec, config.id, config.device_rules, opts.systemd_cgroup)
             undo.manager = manager
             os.mkfifo(statedir.fifo, 0o622)
+            os.chmod(statedir.fifo, 0o622)  # past the umask: a container user other than root must write it
             fifo_fd = os.open(statedir.fifo, os.O_PATH | os.O_CLOEXEC)
             ns_fds = namespaces.open_namespaces({k: p for k, p in config.namespaces.items() if p})
             try:

@@ -32,6 +32,7 @@ from dockyard.runtime.specconv import Config
 from dockyard.runtime.sync import Channel
 
 CLOSE_RANGE_CLOEXEC = 4
+PR_SET_DUMPABLE = 4
 
 
 @dataclass
@@ -180,7 +181,10 @@ def _standard_init(launch: Launch, chan: Channel) -> NoReturn:
     chan.send("ready")
     chan.close()
     # Wait for `start`: opening the fifo for writing blocks until `start` opens it for reading.
-    fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(f"/proc/self/fd/{launch.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise SystemCallError.from_oserror("open exec fifo", err) from None
     os.write(fd, b"0")
     if hooks["startContainer"]:
         from dockyard.runtime.hooks import run_hooks
@@ -285,6 +289,9 @@ def _switch_user(process: Process, in_userns: bool) -> None:
         os.setresuid(user.uid, user.uid, user.uid)
     except OSError as err:
         raise SystemCallError(f"unable to switch to user {user.uid}:{user.gid}", err.errno or 0) from None
+    # Changing ids makes us non-dumpable, which hands /proc/self to host root: the exec.fifo is
+    # reopened through /proc/self/fd, so take it back (execve sets dumpability anew anyway).
+    sc.prctl(PR_SET_DUMPABLE, 1)
 
 
 def _setgroups_allowed() -> bool:
