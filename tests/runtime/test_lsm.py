@@ -71,6 +71,19 @@ def test_forced_selinux_write_reaches_the_kernel() -> None:
     assert message.startswith("can't set process label 'system_u:system_r:container_t:s0': write /proc/thread-self/attr/exec: ")
 
 
+def test_prepare_decides_and_warns_before_fork(runtime_log: LogCapture) -> None:
+    labels = lsm.prepare("docker-default", "system_u:system_r:container_t:s0")
+    expected = lsm.ExecLabels(
+        "docker-default" if lsm.apparmor_enabled() else "",
+        "system_u:system_r:container_t:s0" if lsm.selinux_enabled() else "",
+    )
+    assert labels == expected
+    assert len(runtime_log.messages("warning")) == (not expected.apparmor_profile) + (not expected.selinux_label)
+    if labels == lsm.ExecLabels():
+        lsm.apply(labels)  # nothing to request: no write, no log
+        assert len(runtime_log.messages("warning")) == 2
+
+
 def test_mount_label_data() -> None:
     label = "system_u:object_r:container_file_t:s0:c1,c2"
     assert lsm.mount_label_data("", label, enabled=True) == f'context="{label}"'

@@ -24,6 +24,7 @@ Facts:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ def _warn_unavailable(skipped: set[str]) -> None:
 @dataclass(frozen=True)
 class CapabilitySets:
     """The five sets as masks, parsed once from the spec (before fork, so a bad name fails `create`
-    early and in the parent's log)."""
+    early and every warning lands in the parent's log, not in the init's)."""
 
     bounding: int = 0
     effective: int = 0
@@ -158,6 +159,15 @@ class CapabilitySets:
         )
         if skipped:
             _warn_unavailable(skipped)
+        # An ambient cap must be in permitted and inheritable, or raising it fails in the init; say
+        # so here, in the parent's log, and leave it out (runc warns from the init instead).
+        unraisable = sets.ambient & ~(sets.permitted & sets.inheritable)
+        if unraisable:
+            log.warning(
+                "ignoring ambient capabilities that are not both permitted and inheritable: "
+                + ", ".join(names(unraisable))
+            )
+            sets = dataclasses.replace(sets, ambient=sets.ambient & ~unraisable)
         return sets
 
 
@@ -189,8 +199,8 @@ def keep_across_setuid() -> None:
 
 def apply(caps: CapabilitySets) -> None:
     """Set effective, permitted and inheritable, then raise the ambient caps. Call after the user
-    switch. An ambient cap that cannot be raised (missing from permitted or inheritable) is warned
-    about and skipped, as runc does, rather than failing the container."""
+    switch. An ambient cap that cannot be raised (missing from permitted or inheritable) is skipped
+    with a debug note, as runc does, rather than failing the container."""
     try:
         # Clear KEEPCAPS again before capset, as runc does; it has served its purpose.
         syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
@@ -208,7 +218,7 @@ def apply(caps: CapabilitySets) -> None:
         try:
             syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_RAISE, number)
         except SystemCallError as err:
-            log.warning(f"can't raise ambient capability {name(number)}: {os.strerror(err.errno).lower()}")
+            log.debug(f"can't raise ambient capability {name(number)}: {os.strerror(err.errno).lower()}")
 
 
 def ambient_is_set(number: int) -> bool:

@@ -14,12 +14,14 @@ Facts:
   kernel without SELinux fails with EINVAL, so the helper adds it only when SELinux is on).
 - /proc/thread-self, not /proc/self: the attributes are per thread, and the init is one thread.
 - Neither is enabled on dockyard's test host, so a profile or label given there is warned about and
-  ignored, as Docker does when the host has no AppArmor.
+  ignored, as Docker does when the host has no AppArmor. `prepare` makes that decision (and logs)
+  before fork; `apply` in the init only writes.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from dockyard.errors import SystemCallError
 from dockyard.runtime import log
@@ -105,3 +107,31 @@ def mount_label_data(data: str, label: str, enabled: bool | None = None) -> str:
         return data
     context = f'context="{label}"'
     return f"{data},{context}" if data else context
+
+
+@dataclass(frozen=True)
+class ExecLabels:
+    """The labels the init will actually request: empty where the LSM is off or nothing was asked."""
+
+    apparmor_profile: str = ""
+    selinux_label: str = ""
+
+
+def prepare(apparmor_profile: str, selinux_label: str) -> ExecLabels:
+    """Decide before fork, in the runtime's process: the warnings for an LSM that is off then land in
+    the runtime's log, which the init (past pivot_root, maybe another user) may no longer reach."""
+    if apparmor_profile and not apparmor_enabled():
+        log.warning(f"apparmor is not enabled on this host; ignoring profile {apparmor_profile!r}")
+        apparmor_profile = ""
+    if selinux_label and not selinux_enabled():
+        log.warning(f"selinux is not enabled on this host; ignoring process label {selinux_label!r}")
+        selinux_label = ""
+    return ExecLabels(apparmor_profile, selinux_label)
+
+
+def apply(labels: ExecLabels) -> None:
+    """In the init: request the prepared labels for the next execve (no checks, no logging)."""
+    if labels.apparmor_profile:
+        apply_apparmor(labels.apparmor_profile, enabled=True)
+    if labels.selinux_label:
+        apply_selinux(labels.selinux_label, enabled=True)
