@@ -143,14 +143,16 @@ def _listxattrs(target: int | str) -> dict[str, bytes]:
 
 
 class _Applier:
-    def __init__(self, target: str, whiteouts: Whiteouts, *, no_overwrite_dir_non_dir: bool = False,
+    def __init__(self, target: str | int, whiteouts: Whiteouts, *, no_overwrite_dir_non_dir: bool = False,
                  chown: tuple[int, int] | None = None) -> None:
         self.target = target
         self.whiteouts = whiteouts
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.chown = chown
         try:
-            self.root_fd = os.open(target, _DIR_FLAGS)
+            # an int is an fd of a directory already resolved safely (docker cp into a live rootfs)
+            self.root_fd = os.open(".", _DIR_FLAGS, dir_fd=target) if isinstance(target, int) else os.open(
+                target, _DIR_FLAGS)
         except OSError as err:
             raise SystemCallError.from_oserror(f"open layer target {target}", err) from err
         self.dirs: dict[str, int] = {"": self.root_fd}
@@ -553,7 +555,7 @@ def _remove_at(dir_fd: int, name: str) -> None:
 
 def apply_tar(
     tar: BinaryIO,
-    target: str,
+    target: str | int,
     whiteouts: Whiteouts,
     *,
     no_overwrite_dir_non_dir: bool = False,

@@ -114,7 +114,7 @@ def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, Compression]:
     kind = detect_compression(head)
     if kind is Compression.NONE:
         return _Prefixed(stream, head), kind  # type: ignore[return-value]
-    return io.BufferedReader(_Decompressing(stream, kind, head), _CHUNK), kind  # type: ignore[return-value]
+    return io.BufferedReader(_Decompressing(stream, kind, head), _CHUNK), kind
 
 
 class _Prefixed(io.RawIOBase):
