@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,8 +56,14 @@ class RuntimeCLI:
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 30, json_log: bool = False,
                  stdin: Any = None) -> subprocess.CompletedProcess[bytes]:
         extra = ["--log", str(self.log), "--log-format", "json"] if json_log else []
-        return subprocess.run([self.binary, "--root", str(self.root), *extra, *args], input=input, stdin=stdin,
-                              capture_output=True, timeout=timeout, check=False)
+        argv = [self.binary, "--root", str(self.root), *extra, *args]
+        # Files, not pipes: a created container's init holds the runtime's stdout/stderr open
+        # until it exits, so reading pipes to EOF would wait for the container.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.run(argv, input=input, stdin=stdin, stdout=out, stderr=err, timeout=timeout, check=False)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
 
     def ok(self, *args: str, **kw: Any) -> str:
         result = self(*args, **kw)

@@ -129,7 +129,7 @@ def _mount_tmpfs(entry: MountEntry, dest: str) -> None:
     else:
         sc.mount(entry.source or "tmpfs", dest, "tmpfs", flags, opts.data or None)
     if opts.flags & sc.MS_RDONLY:
-        sc.mount(None, dest, None, opts.flags | sc.MS_REMOUNT)
+        _remount_flags(dest, opts.flags)
 
 
 def _tmpcopyup(entry: MountEntry, dest: str, flags: int) -> None:
@@ -177,7 +177,7 @@ def _mount_cgroup(config: Config, entry: MountEntry, dest: str, hierarchies: Seq
         if own_ns:
             sc.mount("cgroup", subdir, "cgroup", flags & ~sc.MS_RDONLY, h.mount_options)
             if flags & sc.MS_RDONLY:
-                sc.mount(None, subdir, None, flags | sc.MS_REMOUNT)
+                _remount_flags(subdir, flags)
         else:
             _bind(h.host_mountpoint + h.container_path, subdir, flags, make_target=False)
         if "," in h.name:  # co-mounted controllers ("cpu,cpuacct") get a symlink per name
@@ -186,7 +186,13 @@ def _mount_cgroup(config: Config, entry: MountEntry, dest: str, hierarchies: Seq
                 if not os.path.lexists(link):
                     os.symlink(h.name, link)
     if flags & sc.MS_RDONLY:
-        sc.mount(None, dest, None, flags | sc.MS_REMOUNT)
+        _remount_flags(dest, flags)
+
+
+def _remount_flags(path: str, flags: int) -> None:
+    # A bind remount changes only this mount's flags; a plain remount would reconfigure the
+    # filesystem itself, which a v1 cgroup hierarchy refuses (EBUSY) and a shared tmpfs should not get.
+    sc.mount(None, path, None, (flags & ~sc.MS_REC) | sc.MS_BIND | sc.MS_REMOUNT | locked_flags(path))
 
 
 def create_devices(config: Config, devices: Sequence[Device], *, in_userns: bool) -> None:
