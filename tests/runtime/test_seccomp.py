@@ -153,6 +153,59 @@ def test_unsupported_architecture_is_not_implemented() -> None:
         seccomp.compile(profile(defaultAction="SCMP_ACT_ALLOW", architectures=["SCMP_ARCH_LOONGARCH64"]))
 
 
+# --- the program cache ---------------------------------------------------------------------------------
+
+
+def test_cache_reuses_the_program(tmp_path: Path, runtime_log: LogCapture) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    spec = profile(
+        defaultAction="SCMP_ACT_ERRNO",
+        architectures=[NATIVE_ARCH],
+        syscalls=[{"names": ["no_such_call", "mkdir"], "action": "SCMP_ACT_ALLOW"}],
+    )
+    first = seccomp.compile(spec, cache_dir=str(cache))
+    [entry] = cache.iterdir()
+    again = seccomp.compile(spec, cache_dir=str(cache))
+    assert again == first and again.skipped_syscalls == ("no_such_call",)
+    assert runtime_log.messages("debug").count("unknown seccomp syscall 'no_such_call' ignored") == 2
+    # Another profile, another entry; the flags are not part of the key (they are probed each time).
+    seccomp.compile(profile(defaultAction="SCMP_ACT_ALLOW", flags=["SECCOMP_FILTER_FLAG_LOG"]), cache_dir=str(cache))
+    seccomp.compile(profile(defaultAction="SCMP_ACT_ALLOW"), cache_dir=str(cache))
+    assert len(list(cache.iterdir())) == 2
+    # A damaged entry is rebuilt, not trusted.
+    entry.write_text('{"skipped": [], "program": "AAAA"}')
+    assert seccomp.compile(spec, cache_dir=str(cache)) == first
+    assert json.loads(entry.read_text())["skipped"] == ["no_such_call"]
+
+
+def test_cache_in_a_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    seccomp.compile(profile(defaultAction="SCMP_ACT_ALLOW"), cache_dir=str(cache))
+    assert list(cache.iterdir()) == []
+
+
+def test_a_cached_program_filters(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    spec = profile(defaultAction="SCMP_ACT_ALLOW", syscalls=[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}])
+    seccomp.compile(spec, cache_dir=str(cache))
+    compiled = seccomp.compile(spec, cache_dir=str(cache))
+
+    def child(out: int) -> int:
+        process_attrs.set_no_new_privs()
+        seccomp.load(compiled)
+        try:
+            os.mkdir(tmp_path / "x")
+        except OSError as err:
+            return err.errno or 0
+        return 0
+
+    assert run_in_child(child).value() == errno.EPERM
+
+
 # --- load: the filter at work --------------------------------------------------------------------------
 
 
