@@ -148,7 +148,7 @@ def clean(path: str) -> str:
     """runc's CleanPath: '..' cannot climb out; an absolute path stays absolute, a relative one relative."""
     if path == "":
         return ""
-    cleaned = posixpath.normpath("/" + path)
+    cleaned = posixpath.normpath("/" + path.lstrip("/"))
     return cleaned if path.startswith("/") else cleaned.lstrip("/")
 
 
