@@ -12,6 +12,8 @@ import select
 import signal
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,19 @@ def test_unsupported_architecture_is_not_implemented() -> None:
         pytest.skip("this libseccomp knows loongarch64")
     with pytest.raises(errors.NotImplemented, match="loongarch64 is not supported by libseccomp"):
         seccomp.compile(profile(defaultAction="SCMP_ACT_ALLOW", architectures=["SCMP_ARCH_LOONGARCH64"]))
+
+
+def test_libseccomp_is_loaded_only_to_compile() -> None:
+    # `create` imports these modules for every container; libseccomp is for those with a profile.
+    code = (
+        "from dockyard.runtime.linux import capabilities, lsm, process_attrs, rlimits, seccomp\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "assert 'libseccomp' not in maps, 'loaded at import'\n"
+        "from dockyard.oci.runtime_spec import Seccomp\n"
+        "seccomp.compile(Seccomp('SCMP_ACT_ALLOW'))\n"
+        "assert 'libseccomp' in open('/proc/self/maps').read()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- the program cache ---------------------------------------------------------------------------------
