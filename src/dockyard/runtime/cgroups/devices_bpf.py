@@ -161,12 +161,13 @@ def _addr(buf: ctypes.Array[ctypes.c_char]) -> int:
     return ctypes.addressof(buf)
 
 
-def _load(code: bytes) -> int:
+def load_program(code: bytes, name: str = PROGRAM_NAME) -> int:
+    """Load a device filter; returns its fd (the caller closes it)."""
     insns = ctypes.create_string_buffer(code, len(code))
     license = ctypes.create_string_buffer(b"Apache")
     attr = (_Attr().put(0, "I", BPF_PROG_TYPE_CGROUP_DEVICE).put(4, "I", len(code) // 8)
             .put(8, "Q", _addr(insns)).put(16, "Q", _addr(license)))
-    struct.pack_into("16s", attr.buf, 48, PROGRAM_NAME.encode())
+    struct.pack_into("16s", attr.buf, 48, name.encode()[:15])
     for _ in range(30):
         try:
             return attr.call(BPF_PROG_LOAD)
@@ -279,7 +280,7 @@ def apply(path: str, target: devices.Emulator) -> None:
                 old.append(fd)
             else:
                 os.close(fd)
-        prog_fd = _load(code)
+        prog_fd = load_program(code)
         replaced = False
         if len(old) == 1:
             # One of ours: swap it atomically, so no open slips through between two programs.
