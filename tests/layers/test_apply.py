@@ -230,7 +230,7 @@ def test_truncated_layers_are_refused_and_undone(tmp_path: Path, cut: str) -> No
         "tar-end": lambda: raw[: len(raw) - 10240],  # cut at a header boundary: no end-of-archive
         "zstd": lambda: zstandard.ZstdCompressor().compress(raw)[:-100],
     }[cut]()
-    with pytest.raises(InvalidArgument, match="truncated|corrupt"):
+    with pytest.raises(InvalidArgument, match=r"truncated|corrupt"):
         apply_layer(io.BytesIO(blob), target)
     assert tree_state(target) == before
 
