@@ -165,8 +165,9 @@ def test_hierarchies_describe_the_mounts_for_the_container(parent: CgroupParents
 def test_limits_reach_the_kernel_files(parent: CgroupParents) -> None:
     manager = new(parent)
     manager.create(res({
+        # kernel: written because memory.kmem.limit_in_bytes exists, though 6.x ignores the value.
         "memory": {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20, "swappiness": 10,
-                   "kernelTCP": 16 << 20, "disableOOMKiller": True},
+                   "kernel": 32 << 20, "kernelTCP": 16 << 20, "disableOOMKiller": True},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 10000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 10},
         "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1 << 20}],

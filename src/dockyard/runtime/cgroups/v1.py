@@ -41,7 +41,7 @@ from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime.cgroups import convert, devices, devices_v1, fs, paths, stats, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
-from dockyard.runtime.cgroups.v2 import V2Manager
+from dockyard.runtime.cgroups.v2 import FREEZE_TIMEOUT, V2Manager
 
 
 class V1Manager:
@@ -342,11 +342,14 @@ class V1Manager:
         d = self._paths.get("freezer")
         if d is None:
             return False
+        deadline = time.monotonic() + FREEZE_TIMEOUT
         while True:
             state = (fs.read_optional(d, "freezer.state") or "THAWED").strip()
-            if state == "FREEZING":
+            if state == "FREEZING" and time.monotonic() < deadline:
                 time.sleep(0.001)
                 continue
+            if state == "FREEZING":
+                return True  # stuck on the way: a freeze was asked for, so report paused
             if state != "FROZEN":
                 return False
             # FROZEN because a parent is frozen is not this container's pause.
