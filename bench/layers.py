@@ -84,8 +84,9 @@ def run() -> list[dict[str, object]]:
             return go
 
         def tar_apply(flag: str, path: Path) -> Callable[[], None]:
-            return lambda: subprocess.run(["tar", "--numeric-owner", "-p", flag, str(path), "-C", str(dst)],
-                                          check=True)
+            def go() -> None:
+                subprocess.run(["tar", "--numeric-owner", "-p", flag, str(path), "-C", str(dst)], check=True)
+            return go
 
         def ours_create() -> None:
             with open(out, "wb") as f:

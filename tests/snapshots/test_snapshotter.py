@@ -14,7 +14,6 @@ from dockyard.errors import AlreadyExists, Conflict, NotFound
 from dockyard.layers import (
     ChangeKind,
     Compression,
-    apply_layer,
     apply_layer_to_mounts,
     changes_from_mounts,
     write_layer_from_mounts,
@@ -208,4 +207,3 @@ def test_apply_into_bind_snapshot_direct(tmp_path: Path) -> None:
     apply_layer_to_mounts(io.BytesIO(tar.getvalue()), s.mounts("k"))
     assert os.listdir(s.mounts("k")[0].source) == ["empty"]
     s.close()
-    assert apply_layer  # imported for the API check
