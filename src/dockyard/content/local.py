@@ -242,9 +242,9 @@ class LocalStore:
         except OSError as err:
             raise SystemCallError.from_oserror(f"open blob {digest}", err) from err
         if not verify:
-            return io.BufferedReader(f, _CHUNK)  # type: ignore[return-value]
+            return io.BufferedReader(f, _CHUNK)
         size = os.fstat(f.fileno()).st_size
-        return io.BufferedReader(VerifyingReader(f, digest, size), _CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(VerifyingReader(f, digest, size), _CHUNK)
 
     def read_bytes(self, digest: Digest, verify: bool = True) -> bytes:
         with self.open(digest, verify=verify) as f:

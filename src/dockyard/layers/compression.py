@@ -65,6 +65,9 @@ class _Decompressing(io.RawIOBase):
         self._pending = head  # compressed bytes not yet fed
         self._out = b""
         self._eof = False
+        self._errors: tuple[type[BaseException], ...] = (zlib.error,)
+        if kind is Compression.ZSTD:
+            self._errors = (zlib.error, _zstd().ZstdError)
         self._d = self._new()
         self._started = False
 
@@ -90,9 +93,7 @@ class _Decompressing(io.RawIOBase):
             self._started = True
             try:
                 self._out = self._d.decompress(data)
-            except (zlib.error, Exception) as err:
-                if isinstance(err, InvalidArgument):
-                    raise
+            except self._errors as err:
                 raise InvalidArgument(f"corrupt {self._kind.value} layer: {err}") from err
             if self._d.eof and self._d.unused_data:
                 self._pending = bytes(self._d.unused_data)
