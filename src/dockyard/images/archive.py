@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 from dockyard.errors import NotImplemented as Unsupported
 from dockyard.images import reference as refs
 from dockyard.images.ingest import Ingest, Moved
@@ -236,14 +236,14 @@ def _stage_docker_archive(ingest: Ingest, contents: ArchiveContents) -> tuple[li
             tags.setdefault(image_id, []).append(ref)
     for image_id, parent in parents.items():
         if parent in image_ids or _exists(ingest.store, parent):
-            ingest.stage_image(image_id, ingest._images[image_id].manifest, ingest._images[image_id].size, parent)
+            ingest.set_parent(image_id, parent)
     return image_ids, tags
 
 
 def _exists(store: ImageStore, image_id: str) -> bool:
     try:
         store.image(image_id)
-    except Exception:
+    except NotFound:
         return False
     return True
 

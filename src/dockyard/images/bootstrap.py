@@ -1,7 +1,9 @@
 """Offline base root filesystems: busybox from the host's static busybox (Debian's busybox-static).
 
 No image can be pulled here, so the base image is made from what the host has: one static binary,
-a symlink per applet, and the few files a shell and `id` expect.
+a symlink per applet, and the few files a shell and `id` expect. `bootstrap_busybox` imports that
+tree into an image store as `busybox:latest`; `bootstrap_debian` runs debootstrap (minbase) from a
+Debian mirror on this host, never from the network, and fails fast when there is none.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
-from dockyard.errors import NotFound
+from dockyard.errors import NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from dockyard.images.service import ImageService
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
@@ -92,3 +100,85 @@ def build_busybox_rootfs(dest: Path) -> Path:
     (dest / "etc" / "resolv.conf").write_text("")
     (dest / "etc" / "localtime").touch()
     return dest
+
+
+# --- base images in an image store -------------------------------------------------------------
+
+# Where a Debian mirror may already be on this host (a directory with dists/<suite>/Release).
+LOCAL_MIRROR_CANDIDATES = ("/srv/mirror/debian", "/srv/debian", "/var/www/html/debian", "/var/www/debian",
+                           "/mnt/debian", "/media/cdrom", "/var/spool/apt-mirror/mirror/deb.debian.org/debian")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def _tar_rootfs(rootfs: Path, out: BinaryIO, mtime: int) -> None:
+    """A layer tar of `rootfs`: sorted, owned by root, every mtime `mtime` (so the same host busybox
+    always gives the same layer)."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for top, dirs, files in os.walk(rootfs):
+            dirs.sort()
+            for name in sorted([*dirs, *files]):
+                path = Path(top) / name
+                info = tf.gettarinfo(str(path), str(path.relative_to(rootfs)))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = mtime
+                if info.isreg():
+                    with path.open("rb") as f:
+                        tf.addfile(info, f)
+                else:
+                    tf.addfile(info)
+
+
+def _import_dir(images: ImageService, rootfs: Path, repo: str, tag: str, cmd: str, mtime: int) -> str:
+    with tempfile.TemporaryFile() as layer:
+        _tar_rootfs(rootfs, layer, mtime)
+        layer.seek(0)
+        return images.import_rootfs(layer, repo=repo, tag=tag, changes=[f"CMD {cmd}"])
+
+
+def bootstrap_busybox(images: ImageService) -> str:
+    """Tag `busybox:latest` (CMD ["sh"]) made from the host's static busybox; its image id."""
+    busybox = find_static_busybox()
+    with tempfile.TemporaryDirectory(prefix="dockyard-busybox-") as tmp:
+        rootfs = build_busybox_rootfs(Path(tmp) / "rootfs")
+        return _import_dir(images, rootfs, "busybox", "latest", '["sh"]', int(busybox.stat().st_mtime))
+
+
+def find_local_mirror(suite: str, mirror: str | None = None) -> str:
+    """A Debian mirror this host can read without the network: `mirror` if given (a directory,
+    file:// URL or a loopback http URL), else $DOCKYARD_DEBIAN_MIRROR, else a known local path.
+    Unavailable, saying where it looked, when there is none."""
+    candidates = [mirror] if mirror else [c for c in (os.environ.get("DOCKYARD_DEBIAN_MIRROR"),) if c] + list(
+        LOCAL_MIRROR_CANDIDATES)
+    for candidate in candidates:
+        assert candidate is not None
+        if candidate.startswith(("http://", "https://")):
+            host = candidate.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0] if "]" not in candidate else \
+                candidate.split("://", 1)[1].split("]", 1)[0] + "]"
+            if host not in _LOOPBACK_HOSTS:
+                raise Unavailable(f"bootstrap debian: refusing mirror {candidate}: dockyard bootstraps offline, "
+                                  "from a mirror on this host only (a directory, file:// or http://127.0.0.1)")
+            return candidate
+        path = Path(candidate.removeprefix("file://"))
+        if (path / "dists" / suite / "Release").is_file() or (path / "dists" / suite / "InRelease").is_file():
+            return f"file://{path}"
+    looked = ", ".join(c for c in candidates if c)
+    raise Unavailable(f"bootstrap debian: no local Debian mirror with dists/{suite}/Release found "
+                      f"(looked in {looked}); dockyard never downloads: pass mirror=/path/to/mirror "
+                      "or set DOCKYARD_DEBIAN_MIRROR")
+
+
+def bootstrap_debian(images: ImageService, suite: str = "bookworm", mirror: str | None = None) -> str:
+    """Tag `debian:<suite>` (CMD ["bash"]) made by `debootstrap --variant=minbase` from a local
+    mirror; its image id. Fails fast, before any work, when there is no debootstrap or no mirror."""
+    if shutil.which("debootstrap") is None:
+        raise NotFound("bootstrap debian: debootstrap is not installed (apt-get install debootstrap)")
+    source = find_local_mirror(suite, mirror)
+    with tempfile.TemporaryDirectory(prefix="dockyard-debian-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        result = subprocess.run(["debootstrap", "--variant=minbase", suite, str(rootfs), source],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+            raise Unavailable(f"bootstrap debian: debootstrap {suite} from {source} failed: " + " / ".join(tail))
+        return _import_dir(images, rootfs, "debian", suite, '["bash"]', 0)

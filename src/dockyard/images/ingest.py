@@ -173,6 +173,10 @@ class Ingest:
     def stage_image(self, image_id: str, manifest: Descriptor, size: int, parent: str = "") -> None:
         self._images[image_id] = _StagedImage(image_id, manifest, size, parent)
 
+    def set_parent(self, image_id: str, parent: str) -> None:
+        """Record Docker's local parent of a staged image."""
+        self._images[image_id].parent = parent
+
     def stage_ref(self, ref: Reference, image_id: str, target: Descriptor) -> None:
         key = str(ref if ref.digest else ref.tag_name_only())
         self._refs[key] = (ref, image_id, target)
