@@ -488,7 +488,7 @@ class Seccomp:
     default_action: str
     default_errno_ret: int | None = None
     architectures: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] | None = None  # None: not given, so the runtime's default flags apply
     listener_path: str = ""
     listener_metadata: str = ""
     syscalls: list[SeccompSyscall] = field(default_factory=list)
@@ -499,7 +499,7 @@ class Seccomp:
             d.required_string(j, "defaultAction", at),
             d.integer(j, "defaultErrnoRet", at),
             d.strings(j, "architectures", at),
-            d.strings(j, "flags", at),
+            None if j.get("flags") is None else d.strings(j, "flags", at),
             d.string(j, "listenerPath", at),
             d.string(j, "listenerMetadata", at),
             d.records(j, "syscalls", at, SeccompSyscall.read),

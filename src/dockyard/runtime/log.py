@@ -12,14 +12,22 @@ import os
 import sys
 import time
 
-_path: str | None = None
+_fd = -1
 _json = False
 _debug = False
 
 
 def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
-    global _path, _json, _debug
-    _path, _json, _debug = path or None, fmt == "json", debug
+    """Log to `path` (stderr when None). The file is opened once, here: the container's init keeps
+    the descriptor through pivot_root and a user switch, after which the path may not resolve."""
+    global _fd, _json, _debug
+    if _fd >= 0:
+        os.close(_fd)
+        _fd = -1
+    _json, _debug = fmt == "json", debug
+    if path:
+        # O_APPEND keeps lines whole when the init child and the parent both write.
+        _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def timestamp() -> str:
@@ -32,22 +40,17 @@ def _write(level: str, msg: str) -> None:
         line = json.dumps({"level": level, "msg": msg, "time": timestamp()}) + "\n"
     else:
         line = f'time="{timestamp()}" level={level} msg="{msg}"\n'
-    if _path is None:
+    if _fd < 0:
         sys.stderr.write(line)
         sys.stderr.flush()
         return
-    # O_APPEND keeps lines whole when the init child and the parent both write.
-    fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    os.write(_fd, line.encode())
 
 
 def error(msg: str) -> None:
     _write("error", msg)
     # runc also prints the error on stderr when it logs to a file, for humans at a terminal.
-    if _path is not None:
+    if _fd >= 0:
         sys.stderr.write(f"{msg}\n")
         sys.stderr.flush()
 

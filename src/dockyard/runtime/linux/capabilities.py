@@ -159,11 +159,12 @@ class CapabilitySets:
         )
         if skipped:
             _warn_unavailable(skipped)
-        # An ambient cap must be in permitted and inheritable, or raising it fails in the init; say
-        # so here, in the parent's log, and leave it out (runc warns from the init instead).
+        # An ambient cap must be in permitted and inheritable, or raising it fails in the init: leave
+        # it out. runc's own default spec asks for such caps and runc says nothing, so neither do we
+        # (but in the debug log).
         unraisable = sets.ambient & ~(sets.permitted & sets.inheritable)
         if unraisable:
-            log.warning(
+            log.debug(
                 "ignoring ambient capabilities that are not both permitted and inheritable: "
                 + ", ".join(names(unraisable))
             )

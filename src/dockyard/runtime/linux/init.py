@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -37,11 +38,16 @@ PR_SET_DUMPABLE = 4
 
 @dataclass
 class PreparedProcess:
-    """A process spec with everything that can fail parsed before fork."""
+    """A process spec with everything that can fail parsed before fork.
+
+    Preparing also imports every module the child will need: after pivot_root the runtime's own
+    files are out of reach, so the child can only use what is already in sys.modules.
+    """
 
     process: Process
     caps: capabilities.CapabilitySets | None
     limits: list[rlimits.Limit]
+    labels: Any = None  # lsm.ExecLabels, or None when no label was asked for
     seccomp: Any = None  # a compiled seccomp filter, or None
     seccomp_listener: str = ""
     personality: int | None = None
@@ -49,7 +55,8 @@ class PreparedProcess:
     io_priority: int | None = None
 
 
-def prepare_process(process: Process, seccomp_spec: Any = None, personality: Any = None) -> PreparedProcess:
+def prepare_process(process: Process, seccomp_spec: Any = None, personality: Any = None,
+                    seccomp_cache: str | None = None) -> PreparedProcess:
     prepared = PreparedProcess(
         process=process,
         caps=capabilities.CapabilitySets.from_spec(process.capabilities) if process.capabilities else None,
@@ -60,10 +67,14 @@ def prepare_process(process: Process, seccomp_spec: Any = None, personality: Any
     )
     if process.oom_score_adj is not None:
         process_attrs.check_oom_score_adj(process.oom_score_adj)
+    if process.apparmor_profile or process.selinux_label:
+        from dockyard.runtime.linux import lsm
+
+        prepared.labels = lsm.prepare(process.apparmor_profile, process.selinux_label)
     if seccomp_spec is not None:
         from dockyard.runtime.linux import seccomp  # libseccomp is loaded only for containers that use it
 
-        prepared.seccomp = seccomp.compile(seccomp_spec)
+        prepared.seccomp = seccomp.compile(seccomp_spec, cache_dir=seccomp_cache)
         prepared.seccomp_listener = seccomp_spec.listener_path
     return prepared
 
@@ -148,12 +159,15 @@ def _standard_init(launch: Launch, chan: Channel) -> NoReturn:
         rootfs.create_devices(config, config.devices, in_userns=launch.in_userns)
         rootfs.setup_dev_symlinks(config.rootfs)
     hooks = config.spec.hooks
+    if hooks["createContainer"] or hooks["startContainer"]:
+        # Imported now, while the runtime's files are reachable: startContainer runs after pivot_root.
+        import subprocess  # noqa: F401  (used by run_hooks)
+
+        from dockyard.runtime.hooks import run_hooks
     if hooks["prestart"] or hooks["createRuntime"] or hooks["createContainer"]:
         chan.send("hooks")
         chan.expect("hooks-done")
         if hooks["createContainer"]:
-            from dockyard.runtime.hooks import run_hooks
-
             run_hooks("createContainer", hooks["createContainer"], init["state"])
     rootfs.pivot(config.rootfs, config.no_pivot)
     if launch.prepared.process.terminal:
@@ -187,8 +201,6 @@ def _standard_init(launch: Launch, chan: Channel) -> NoReturn:
         raise SystemCallError.from_oserror("open exec fifo", err) from None
     os.write(fd, b"0")
     if hooks["startContainer"]:
-        from dockyard.runtime.hooks import run_hooks
-
         state = dict(init["state"], status="created")
         run_hooks("startContainer", hooks["startContainer"], state)
     _exec(launch, path, env)
@@ -239,13 +251,10 @@ def _apply_process(launch: Launch, chan: Channel) -> dict[str, str]:
     process = prepared.process
     if prepared.personality is not None:
         process_attrs.set_personality(prepared.personality)
-    if process.apparmor_profile or process.selinux_label:
-        from dockyard.runtime.linux import lsm
+    if prepared.labels is not None:
+        from dockyard.runtime.linux import lsm  # imported before fork by prepare_process
 
-        if process.apparmor_profile:
-            lsm.apply_apparmor(process.apparmor_profile)
-        if process.selinux_label:
-            lsm.apply_selinux(process.selinux_label)
+        lsm.apply(prepared.labels)
     if process.oom_score_adj is not None:
         process_attrs.set_oom_score_adj(process.oom_score_adj)
     rlimits.apply(prepared.limits)
@@ -316,8 +325,6 @@ def _home_of(uid: int) -> str:
 
 def _lookup(name: str, env: dict[str, str]) -> str:
     """Find the executable as Go's exec.LookPath does, with runc's error wording."""
-    import stat
-
     def check(path: str) -> str | None:
         try:
             st = os.stat(path)

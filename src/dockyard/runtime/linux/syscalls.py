@@ -134,6 +134,11 @@ def setns(fd: int, nstype: int, what: str) -> None:
     _check(_libc.setns(fd, nstype), f"join namespace {what}")
 
 
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
 def setdomainname(name: str) -> None:
     raw = name.encode()
     _check(_libc.setdomainname(raw, len(raw)), "setdomainname")
