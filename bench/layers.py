@@ -76,6 +76,7 @@ def run() -> list[dict[str, object]]:
             shutil.rmtree(dst, ignore_errors=True)
             dst.mkdir()
             out.unlink(missing_ok=True)
+            os.sync()  # start each run with no writeback pending from the previous one
 
         def ours_apply(path: Path) -> Callable[[], None]:
             def go() -> None:

@@ -41,7 +41,7 @@ Public API:
 
   Compression:
     Compression.{NONE,GZIP,ZSTD}; detect_compression(head) -> Compression
-    open_decompressed(stream) -> BinaryIO               (streaming, magic-detected)
+    open_decompressed(stream) -> (BinaryIO, Compression)  (streaming, magic-detected)
 """
 
 from dockyard.layers.apply import ApplyResult, Whiteouts, apply_layer

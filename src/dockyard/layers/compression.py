@@ -110,11 +110,12 @@ class _Decompressing(io.RawIOBase):
 
 
 def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, Compression]:
-    """Wrap `stream` so reads return the uncompressed tar; also says which compression it found."""
+    """Wrap `stream` so reads return the uncompressed tar (a buffered reader: read(n) returns n bytes
+    unless the end came); also says which compression it found."""
     head = stream.read(4)
     kind = detect_compression(head)
     if kind is Compression.NONE:
-        return _Prefixed(stream, head), kind  # type: ignore[return-value]
+        return io.BufferedReader(_Prefixed(stream, head), _CHUNK), kind
     return io.BufferedReader(_Decompressing(stream, kind, head), _CHUNK), kind
 
 
