@@ -253,3 +253,13 @@ def test_overlay_xattrs_in_a_layer_are_dropped(tmp_path: Path) -> None:
     target.mkdir()
     apply_layer(io.BytesIO(make_tar([(info, None)])), target, whiteouts=Whiteouts.OVERLAY)
     assert xattrs(str(target / "d")) == {"user.ok": b"1"}
+
+
+def test_zstd_layer_created_and_applied(sample_tree: Path, tmp_path: Path) -> None:
+    blob = io.BytesIO()
+    result = write_layer_from_upper(sample_tree, blob, Compression.ZSTD)
+    assert blob.getvalue().startswith(b"\x28\xb5\x2f\xfd")
+    assert result.media_type == "application/vnd.oci.image.layer.v1.tar+zstd"
+    dst = tmp_path / "z"
+    dst.mkdir()
+    assert apply_layer(io.BytesIO(blob.getvalue()), dst).diff_id == result.diff_id

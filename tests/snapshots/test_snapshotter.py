@@ -207,3 +207,21 @@ def test_apply_into_bind_snapshot_direct(tmp_path: Path) -> None:
     apply_layer_to_mounts(io.BytesIO(tar.getvalue()), s.mounts("k"))
     assert os.listdir(s.mounts("k")[0].source) == ["empty"]
     s.close()
+
+
+def test_view_of_a_stack_is_read_only_and_merged(snapshotter: Snapshotter, tmp_path: Path) -> None:
+    s = snapshotter
+    _commit_tree(s, "l1", None, {"a": b"1", "shared": b"old"}, tmp_path)
+    _commit_tree(s, "l2", "l1", {"b": b"2", "shared": b"new"}, tmp_path)
+    mounts = s.view("v", "l2")
+    assert all(m.readonly for m in mounts)
+    with mounted(mounts, tmp_path / "v") as v:
+        assert sorted(os.listdir(v)) == ["a", "b", "shared"]
+        assert (v / "shared").read_bytes() == b"new"
+        with pytest.raises(OSError):
+            (v / "c").write_bytes(b"no")
+    with pytest.raises(Conflict):
+        s.commit("nope", "v")  # views cannot be committed
+    s.remove("v")
+    s.remove("l2")
+    s.remove("l1")
