@@ -163,7 +163,7 @@ def test_commit_adds_a_layer_with_docker_semantics(images: ImageService, busybox
                            comment="add hello", repo="committed", tag="v1")
     info = images.inspect("committed:v1")
     assert info["Id"] == new_id and info["Parent"] == busybox and info["Container"] == "f" * 64
-    assert info["Author"] == "me <me@x>" and info["Comment"] == ""
+    assert info["Author"] == "me <me@x>" and info["Comment"] == "add hello"  # from history, as Docker shows it
     assert info["Config"]["Env"] == ["FOO=bar", "X=1"] and info["Config"]["Cmd"] == ["sh", "-c", "echo hi > /hello"]
     assert info["Config"]["Labels"] == {"a": "b"} and info["ContainerConfig"]["Hostname"] == "abc"
     assert len(info["RootFS"]["Layers"]) == 2

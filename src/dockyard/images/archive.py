@@ -64,8 +64,10 @@ class LoadResult:
 
 def clean_member_name(name: str) -> str | None:
     """An archive member's name relative to the archive root; None if it points outside."""
-    clean = posixpath.normpath("/" + name.lstrip("/")).lstrip("/")
-    if name.startswith("/") or ".." in name.split("/") or not clean or clean == ".":
+    if name.startswith("/"):
+        return None
+    clean = posixpath.normpath(name)
+    if clean in (".", "..") or clean.startswith("../"):
         return None
     return clean
 
@@ -361,6 +363,7 @@ def write_docker_archive(store: ImageStore, items: list[SaveItem], out: BinaryIO
     layer_paths: dict[str, str] = {}  # diff id -> "<v1 id>/layer.tar" written first
     manifest: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
+    saved = {item.image.id for item in items}
     for item in items:
         config = store.config(item.image.id)
         if not config.rootfs.diff_ids:
@@ -380,15 +383,18 @@ def write_docker_archive(store: ImageStore, items: list[SaveItem], out: BinaryIO
             paths.append(path)
         hexid = item.image.id.split(":", 1)[1]
         entries[f"{hexid}.json"] = ("file", store.read_blob(item.image.id), created)
-        manifest.append({"Config": f"{hexid}.json",
-                         "RepoTags": [t.familiar() for t in item.tags] or None,
-                         "Layers": paths})
+        entry: dict[str, Any] = {"Config": f"{hexid}.json", "RepoTags": [t.familiar() for t in item.tags] or None,
+                                 "Layers": paths}
+        if item.image.parent in saved and _is_prefix(store, item.image.parent, config.rootfs.diff_ids):
+            entry["Parent"] = item.image.parent
+        manifest.append(entry)
         for tag in item.tags:
             repositories.setdefault(tag.familiar_name(), {})[tag.tag] = v1_ids[-1]
-    entries["manifest.json"] = ("file", gojson.dumps(manifest), 0)
+    # Docker writes these two with json.Encoder, which ends them with a newline
+    entries["manifest.json"] = ("file", gojson.dumps(manifest) + b"\n", 0)
     if repositories:
         entries["repositories"] = ("file", gojson.dumps(gojson.go_map(
-            {k: gojson.go_map(v) for k, v in repositories.items()})), 0)
+            {k: gojson.go_map(v) for k, v in repositories.items()})) + b"\n", 0)
     writer = TarWriter(out)
     for name in sorted(entries):
         entry = entries[name]
@@ -405,6 +411,11 @@ def write_docker_archive(store: ImageStore, items: list[SaveItem], out: BinaryIO
         else:
             _add_plain_layer(store, writer, f"{v1_id}/layer.tar", layer, created, scratch)
     writer.close()
+
+
+def _is_prefix(store: ImageStore, parent: str, diff_ids: list[str]) -> bool:
+    parent_ids = store.config(parent).rootfs.diff_ids
+    return diff_ids[:len(parent_ids)] == parent_ids
 
 
 def _add_plain_layer(store: ImageStore, writer: TarWriter, name: str, layer: Descriptor, mtime: int, scratch: Path) -> None:

@@ -128,7 +128,8 @@ class ImageService:
             "RepoTags": tags,
             "RepoDigests": digests,
             "Parent": image.parent,
-            "Comment": config.comment,
+            # Docker shows the newest history comment when the config has none (a commit's -m)
+            "Comment": config.comment or (config.history[-1].comment if config.history else ""),
             "Created": (config.created or Timestamp.zero()).rfc3339nano(),
             "Container": config.container,
             "ContainerConfig": (config.container_config or ContainerConfig()).to_json(),
