@@ -358,9 +358,20 @@ def save(store: ImageStore, names: Sequence[str], out: BinaryIO) -> None:
         write_docker_archive(store, items, out, Path(scratch))
 
 
+@dataclass
+class _LayerDir:
+    """One `<v1 id>/` directory of a docker-archive."""
+
+    v1_json: bytes
+    diff_id: str
+    layer: Descriptor
+    mtime: int
+
+
 def write_docker_archive(store: ImageStore, items: list[SaveItem], out: BinaryIO, scratch: Path) -> None:
-    entries: dict[str, tuple[Any, ...]] = {}  # top-level name -> how to write it
-    layer_paths: dict[str, str] = {}  # diff id -> "<v1 id>/layer.tar" written first
+    files: dict[str, tuple[bytes, int]] = {}  # top-level file -> (content, mtime)
+    dirs: dict[str, _LayerDir] = {}  # v1 id -> its directory
+    layer_paths: dict[str, str] = {}  # diff id -> the "<v1 id>/layer.tar" that holds it
     manifest: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
     saved = {item.image.id for item in items}
@@ -373,43 +384,39 @@ def write_docker_archive(store: ImageStore, items: list[SaveItem], out: BinaryIO
         v1_ids = v1_layer_ids(config)
         paths: list[str] = []
         for i, (v1_id, diff_id, layer) in enumerate(zip(v1_ids, config.rootfs.diff_ids, image_manifest.layers, strict=True)):
-            record = v1_image_json(config, top=i == len(v1_ids) - 1, layer_id=v1_id,
-                                   parent=v1_ids[i - 1] if i else "")
+            record = v1_image_json(config, top=i == len(v1_ids) - 1, layer_id=v1_id, parent=v1_ids[i - 1] if i else "")
             if config.os:
                 record["os"] = config.os
-            entries[v1_id] = ("layer", v1_id, gojson.dumps(record), diff_id, layer, created)
-            path = f"{v1_id}/layer.tar"
-            layer_paths.setdefault(diff_id, path)
-            paths.append(path)
+            dirs[v1_id] = _LayerDir(gojson.dumps(record), diff_id, layer, created)
+            layer_paths.setdefault(diff_id, f"{v1_id}/layer.tar")
+            paths.append(f"{v1_id}/layer.tar")
         hexid = item.image.id.split(":", 1)[1]
-        entries[f"{hexid}.json"] = ("file", store.read_blob(item.image.id), created)
-        entry: dict[str, Any] = {"Config": f"{hexid}.json", "RepoTags": [t.familiar() for t in item.tags] or None,
-                                 "Layers": paths}
+        files[f"{hexid}.json"] = (store.read_blob(item.image.id), created)
+        record = {"Config": f"{hexid}.json", "RepoTags": [t.familiar() for t in item.tags] or None, "Layers": paths}
         if item.image.parent in saved and _is_prefix(store, item.image.parent, config.rootfs.diff_ids):
-            entry["Parent"] = item.image.parent
-        manifest.append(entry)
+            record["Parent"] = item.image.parent
+        manifest.append(record)
         for tag in item.tags:
             repositories.setdefault(tag.familiar_name(), {})[tag.tag] = v1_ids[-1]
     # Docker writes these two with json.Encoder, which ends them with a newline
-    entries["manifest.json"] = ("file", gojson.dumps(manifest) + b"\n", 0)
+    files["manifest.json"] = (gojson.dumps(manifest) + b"\n", 0)
     if repositories:
-        entries["repositories"] = ("file", gojson.dumps(gojson.go_map(
-            {k: gojson.go_map(v) for k, v in repositories.items()})) + b"\n", 0)
+        files["repositories"] = (gojson.dumps(gojson.go_map({k: gojson.go_map(v) for k, v in repositories.items()}))
+                                 + b"\n", 0)
     writer = TarWriter(out)
-    for name in sorted(entries):
-        entry = entries[name]
-        if entry[0] == "file":
-            writer.add_bytes(name, entry[1], entry[2])
+    for name in sorted([*files, *dirs]):  # lexical, as Docker tars its staging directory
+        if name in files:
+            writer.add_bytes(name, *files[name])
             continue
-        _, v1_id, v1_json, diff_id, layer, created = entry
-        writer.add_dir(v1_id, created)
-        writer.add_bytes(f"{v1_id}/VERSION", b"1.0", created)
-        writer.add_bytes(f"{v1_id}/json", v1_json, created)
-        first = layer_paths[diff_id]
-        if first != f"{v1_id}/layer.tar":
-            writer.add_symlink(f"{v1_id}/layer.tar", f"../{first}", created)
+        d = dirs[name]
+        writer.add_dir(name, d.mtime)
+        writer.add_bytes(f"{name}/VERSION", b"1.0", d.mtime)
+        writer.add_bytes(f"{name}/json", d.v1_json, d.mtime)
+        first = layer_paths[d.diff_id]
+        if first != f"{name}/layer.tar":
+            writer.add_symlink(f"{name}/layer.tar", f"../{first}", d.mtime)
         else:
-            _add_plain_layer(store, writer, f"{v1_id}/layer.tar", layer, created, scratch)
+            _add_plain_layer(store, writer, first, d.layer, d.mtime, scratch)
     writer.close()
 
 
