@@ -149,10 +149,13 @@ class Ingest:
         snapshotter = self.store.snapshotter
         mounts = snapshotter.prepare(key, parent or None, {"dockyard.chain-id": chain_id})
         try:
-            with self.store.content.open(Digest.parse(layer.digest)) as blob:
-                plain, _ = open_decompressed(blob)
-                counter = TarSizeCounter(plain)
-                result = apply_layer_to_mounts(io.BufferedReader(counter, CHUNK), mounts)
+            try:
+                with self.store.content.open(Digest.parse(layer.digest)) as blob:
+                    plain, _ = open_decompressed(blob)
+                    counter = TarSizeCounter(plain)
+                    result = apply_layer_to_mounts(io.BufferedReader(counter, CHUNK), mounts)
+            except InvalidArgument as err:
+                raise InvalidArgument(f"layer {index} ({layer.digest}): {err}") from err
             if str(result.diff_id) != diff_id:
                 raise InvalidArgument(f"invalid diffID for layer {index}: expected {diff_id!r}, got {str(result.diff_id)!r}")
             try:

@@ -5,6 +5,8 @@
     index.json            an image index; one entry per name (or per untagged image)
     blobs/<alg>/<hex>     manifests, configs, layers: every file named by its digest
 
+Images kept as Docker schema 2 are written with an OCI manifest of the same blobs (as skopeo
+does when copying them into a layout): the config bytes, hence the image id, are unchanged.
 Names are written as containerd and Docker 25+ write them: `io.containerd.image.name` holds the
 full reference and `org.opencontainers.image.ref.name` the tag (what `skopeo ... oci:DIR:TAG`
 selects). On loading, the first is used, else the second if it is a whole reference
@@ -17,12 +19,14 @@ whose diff id does not match fails the whole load and leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -184,21 +188,47 @@ def load_layout_dir(store: ImageStore, root: Path) -> LoadResult:
 # --- saving ---------------------------------------------------------------------------------
 
 
-def _layout_plan(store: ImageStore, items: list[SaveItem]) -> tuple[bytes, dict[str, int]]:
-    """The index.json to write and the blobs it needs (digest -> size)."""
+_TO_OCI = {mt.DOCKER_CONFIG: mt.OCI_CONFIG, mt.DOCKER_LAYER: mt.OCI_LAYER, mt.DOCKER_LAYER_GZIP: mt.OCI_LAYER_GZIP,
+           mt.DOCKER_LAYER_ZSTD: mt.OCI_LAYER_ZSTD, mt.DOCKER_FOREIGN_LAYER_GZIP: mt.OCI_LAYER_NONDISTRIBUTABLE_GZIP}
+
+
+def _oci_manifest(manifest: Manifest) -> bytes:
+    """A Docker schema 2 manifest as the OCI manifest of the same blobs (what skopeo writes when it
+    copies a Docker image into a layout; tools select layout entries by OCI media types)."""
+    def convert(desc: Descriptor) -> Descriptor:
+        return Descriptor(_TO_OCI.get(desc.media_type, desc.media_type), desc.digest, desc.size, desc.urls)
+
+    return Manifest(convert(manifest.config), [convert(layer) for layer in manifest.layers], mt.OCI_MANIFEST).to_bytes()
+
+
+@dataclass
+class _Plan:
+    index: bytes  # index.json
+    stored: dict[str, int] = field(default_factory=dict)  # blobs copied from the content store: digest -> size
+    made: dict[str, bytes] = field(default_factory=dict)  # blobs made for the layout (OCI manifests): digest -> bytes
+
+
+def _layout_plan(store: ImageStore, items: list[SaveItem]) -> _Plan:
     entries: list[Descriptor] = []
-    blobs: dict[str, int] = {}
+    plan = _Plan(b"")
     for item in items:
         manifest = store.manifest(item.image)
-        for desc in (item.image.manifest, manifest.config, *manifest.layers):
-            blobs[desc.digest] = desc.size
-        plain = Descriptor(item.image.manifest.media_type, item.image.manifest.digest, item.image.manifest.size)
+        for desc in (manifest.config, *manifest.layers):
+            plan.stored[desc.digest] = desc.size
+        if item.image.manifest.media_type == mt.DOCKER_MANIFEST:
+            data = _oci_manifest(manifest)
+            target = Descriptor(mt.OCI_MANIFEST, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+            plan.made[target.digest] = data
+        else:
+            target = Descriptor(item.image.manifest.media_type, item.image.manifest.digest, item.image.manifest.size)
+            plan.stored[target.digest] = target.size
         if not item.tags:
-            entries.append(plain)
+            entries.append(target)
         for tag in item.tags:
-            entries.append(Descriptor(plain.media_type, plain.digest, plain.size,
+            entries.append(Descriptor(target.media_type, target.digest, target.size,
                                       annotations={ANNOTATION_IMAGE_NAME: str(tag), ANNOTATION_REF_NAME: tag.tag}))
-    return Index(entries, mt.OCI_INDEX).to_bytes(), blobs
+    plan.index = Index(entries, mt.OCI_INDEX).to_bytes()
+    return plan
 
 
 def _layout_file() -> bytes:
@@ -208,20 +238,20 @@ def _layout_file() -> bytes:
 def save_layout_dir(store: ImageStore, names: Sequence[str], dest: Path) -> None:
     """Write the named images as an OCI layout directory `dest` (which must not exist, or be an
     empty directory). It is built beside `dest` and renamed into place when complete."""
-    items = resolve_save_names(store, names)
-    index_bytes, blobs = _layout_plan(store, items)
+    plan = _layout_plan(store, resolve_save_names(store, names))
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
             raise AlreadyExists(f"{dest}: exists and is not an empty directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        for digest in blobs:
-            dg = Digest.parse(digest)
-            (tmp / "blobs" / dg.algorithm).mkdir(parents=True, exist_ok=True)
-            _copy_synced(store.blob_path(digest), tmp / "blobs" / dg.algorithm / dg.hex)
-        for name, data in (("oci-layout", _layout_file()), ("index.json", index_bytes)):
-            with open(tmp / name, "wb") as f:
+        for digest in [*plan.stored, *plan.made]:
+            (tmp / "blobs" / Digest.parse(digest).algorithm).mkdir(parents=True, exist_ok=True)
+        for digest in plan.stored:
+            _copy_synced(store.blob_path(digest), tmp / "blobs" / digest.replace(":", "/", 1))
+        for path, data in [*((f"blobs/{d.replace(':', '/', 1)}", b) for d, b in plan.made.items()),
+                           ("oci-layout", _layout_file()), ("index.json", plan.index)]:
+            with open(tmp / path, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -250,15 +280,15 @@ def _copy_synced(src: str, dst: Path) -> None:
 
 def save_oci_archive(store: ImageStore, names: Sequence[str], out: BinaryIO) -> None:
     """Write the named images as a tar of an OCI layout (what `skopeo copy ... oci-archive:` reads)."""
-    items = resolve_save_names(store, names)
-    index_bytes, blobs = _layout_plan(store, items)
+    plan = _layout_plan(store, resolve_save_names(store, names))
     writer = TarWriter(out)
     writer.add_bytes("oci-layout", _layout_file(), 0)
-    writer.add_bytes("index.json", index_bytes, 0)
+    writer.add_bytes("index.json", plan.index, 0)
     writer.add_dir("blobs", 0)
-    for algorithm in sorted({digest.split(":", 1)[0] for digest in blobs}):
+    for algorithm in sorted({digest.split(":", 1)[0] for digest in [*plan.stored, *plan.made]}):
         writer.add_dir(f"blobs/{algorithm}", 0)
-    for digest, size in blobs.items():
-        dg = Digest.parse(digest)
-        writer.add_file(f"blobs/{dg.algorithm}/{dg.hex}", store.blob_path(digest), size, 0)
+    for digest, data in plan.made.items():
+        writer.add_bytes(f"blobs/{digest.replace(':', '/', 1)}", data, 0)
+    for digest, size in plan.stored.items():
+        writer.add_file(f"blobs/{digest.replace(':', '/', 1)}", store.blob_path(digest), size, 0)
     writer.close()

@@ -21,13 +21,15 @@ import platform as _host
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import decode as d
 from dockyard.oci import gojson
 from dockyard.oci import media_types as mt
-from dockyard.oci.decode import JSONObject
+
+if TYPE_CHECKING:
+    from dockyard.oci.decode import JSONObject
 
 # --- digests ---------------------------------------------------------------------------------
 
