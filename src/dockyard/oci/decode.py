@@ -7,12 +7,17 @@ malformed document is reported at the field that is wrong, in one wording, where
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from dockyard.errors import InvalidArgument
 
-T = TypeVar("T")
-JSONObject = dict[str, Any]
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+    JSONObject = dict[str, Any]
+else:
+    JSONObject = dict
 
 
 def fail(where: str, what: str) -> InvalidArgument:

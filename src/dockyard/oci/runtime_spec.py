@@ -7,18 +7,20 @@ that name the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from dockyard.oci import decode as d
 from dockyard.oci.decode import JSONObject
+from dockyard.records import field, record
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.2.0"
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
 
-@dataclass
+@record
 class User:
     uid: int = 0
     gid: int = 0
@@ -37,7 +39,7 @@ class User:
         )
 
 
-@dataclass
+@record
 class Capabilities:
     bounding: list[str] = field(default_factory=list)
     effective: list[str] = field(default_factory=list)
@@ -50,7 +52,7 @@ class Capabilities:
         return cls(*(d.strings(j, k, at) for k in ("bounding", "effective", "inheritable", "permitted", "ambient")))
 
 
-@dataclass
+@record
 class Rlimit:
     type: str
     hard: int
@@ -61,7 +63,7 @@ class Rlimit:
         return cls(d.required_string(j, "type", at), d.required_integer(j, "hard", at), d.required_integer(j, "soft", at))
 
 
-@dataclass
+@record
 class ConsoleSize:
     height: int = 0
     width: int = 0
@@ -71,7 +73,7 @@ class ConsoleSize:
         return cls(d.integer(j, "height", at) or 0, d.integer(j, "width", at) or 0)
 
 
-@dataclass
+@record
 class Scheduler:
     policy: str
     nice: int = 0
@@ -94,7 +96,7 @@ class Scheduler:
         )
 
 
-@dataclass
+@record
 class IOPriority:
     klass: str
     priority: int = 0
@@ -104,7 +106,7 @@ class IOPriority:
         return cls(d.required_string(j, "class", at), d.integer(j, "priority", at) or 0)
 
 
-@dataclass
+@record
 class Process:
     args: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)
@@ -146,7 +148,7 @@ class Process:
         return cls.read(d.obj(j, "process"), "process")
 
 
-@dataclass
+@record
 class Root:
     path: str
     readonly: bool = False
@@ -156,7 +158,7 @@ class Root:
         return cls(d.required_string(j, "path", at), d.boolean(j, "readonly", at))
 
 
-@dataclass
+@record
 class IDMapping:
     container_id: int
     host_id: int
@@ -169,7 +171,7 @@ class IDMapping:
         )
 
 
-@dataclass
+@record
 class Mount:
     destination: str
     type: str = ""
@@ -190,7 +192,7 @@ class Mount:
         )
 
 
-@dataclass
+@record
 class Hook:
     path: str
     args: list[str] = field(default_factory=list)
@@ -208,7 +210,7 @@ class Hook:
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-@dataclass
+@record
 class Hooks:
     by_kind: dict[str, list[Hook]] = field(default_factory=dict)
 
@@ -220,7 +222,7 @@ class Hooks:
         return cls({kind: d.records(j, kind, at, Hook.read) for kind in HOOK_KINDS if j.get(kind)})
 
 
-@dataclass
+@record
 class Namespace:
     type: str
     path: str = ""
@@ -233,7 +235,7 @@ class Namespace:
         return ns
 
 
-@dataclass
+@record
 class Device:
     type: str
     path: str
@@ -259,7 +261,7 @@ class Device:
         return dev
 
 
-@dataclass
+@record
 class DeviceRule:
     allow: bool
     type: str = "a"
@@ -280,7 +282,7 @@ class DeviceRule:
         )
 
 
-@dataclass
+@record
 class Memory:
     limit: int | None = None
     reservation: int | None = None
@@ -310,7 +312,7 @@ class Memory:
         )
 
 
-@dataclass
+@record
 class CPU:
     shares: int | None = None
     quota: int | None = None
@@ -337,7 +339,7 @@ class CPU:
         )
 
 
-@dataclass
+@record
 class WeightDevice:
     major: int
     minor: int
@@ -354,7 +356,7 @@ class WeightDevice:
         )
 
 
-@dataclass
+@record
 class ThrottleDevice:
     major: int
     minor: int
@@ -365,7 +367,7 @@ class ThrottleDevice:
         return cls(d.required_integer(j, "major", at), d.required_integer(j, "minor", at), d.required_integer(j, "rate", at))
 
 
-@dataclass
+@record
 class BlockIO:
     weight: int | None = None
     leaf_weight: int | None = None
@@ -388,7 +390,7 @@ class BlockIO:
         )
 
 
-@dataclass
+@record
 class HugepageLimit:
     page_size: str
     limit: int
@@ -398,7 +400,7 @@ class HugepageLimit:
         return cls(d.required_string(j, "pageSize", at), d.required_integer(j, "limit", at))
 
 
-@dataclass
+@record
 class NetworkPriority:
     name: str
     priority: int
@@ -408,7 +410,7 @@ class NetworkPriority:
         return cls(d.required_string(j, "name", at), d.required_integer(j, "priority", at))
 
 
-@dataclass
+@record
 class Network:
     class_id: int | None = None
     priorities: list[NetworkPriority] = field(default_factory=list)
@@ -418,7 +420,7 @@ class Network:
         return cls(d.integer(j, "classID", at), d.records(j, "priorities", at, NetworkPriority.read))
 
 
-@dataclass
+@record
 class Resources:
     devices: list[DeviceRule] = field(default_factory=list)
     memory: Memory | None = None
@@ -449,7 +451,7 @@ class Resources:
         return cls.read(d.obj(j, "resources"), "resources")
 
 
-@dataclass
+@record
 class SeccompArg:
     index: int
     value: int
@@ -466,7 +468,7 @@ class SeccompArg:
         )
 
 
-@dataclass
+@record
 class SeccompSyscall:
     names: list[str]
     action: str
@@ -483,7 +485,7 @@ class SeccompSyscall:
         )
 
 
-@dataclass
+@record
 class Seccomp:
     default_action: str
     default_errno_ret: int | None = None
@@ -506,7 +508,7 @@ class Seccomp:
         )
 
 
-@dataclass
+@record
 class TimeOffset:
     secs: int = 0
     nanosecs: int = 0
@@ -516,7 +518,7 @@ class TimeOffset:
         return cls(d.integer(j, "secs", at) or 0, d.integer(j, "nanosecs", at) or 0)
 
 
-@dataclass
+@record
 class Personality:
     domain: str
     flags: list[str] = field(default_factory=list)
@@ -526,7 +528,7 @@ class Personality:
         return cls(d.required_string(j, "domain", at), d.strings(j, "flags", at))
 
 
-@dataclass
+@record
 class Linux:
     namespaces: list[Namespace] = field(default_factory=list)
     uid_mappings: list[IDMapping] = field(default_factory=list)
@@ -575,7 +577,7 @@ class Linux:
         return linux
 
 
-@dataclass
+@record
 class Spec:
     oci_version: str
     root: Root

@@ -12,12 +12,15 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from dockyard import __version__
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.records import field, record
 from dockyard.runtime import log
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """dockyard-runtime: an OCI runtime, command-line compatible with runc
 
@@ -82,7 +85,7 @@ _COMMAND_ALIASES = {"ps": {"f": "format"}, "list": {"f": "format"}}
 _REPEATABLE = {"env", "cap", "additional-gids", "cgroup"}
 
 
-@dataclass
+@record
 class Parsed:
     flags: dict[str, Any] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)

@@ -14,13 +14,11 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Process, Resources, Spec
+from dockyard.records import record, replace
 from dockyard.runtime import cgroups, log
-from dockyard.runtime.cgroups.base import CgroupManager
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
 from dockyard.runtime.specconv import convert, load_spec
@@ -35,6 +33,12 @@ from dockyard.runtime.state import (
 )
 from dockyard.runtime.sync import Channel, ChildFailed
 
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.runtime.cgroups.base import CgroupManager
+
 DEFAULT_ROOT = "/run/dockyard-runtime"
 
 
@@ -42,7 +46,7 @@ class ContainerFailed(DockyardError):
     """The container's process could not be started; the message is what the user should see."""
 
 
-@dataclass
+@record
 class CreateOptions:
     console_socket: str = ""
     pid_file: str = ""
@@ -52,7 +56,7 @@ class CreateOptions:
     systemd_cgroup: bool = False
 
 
-@dataclass
+@record
 class ExecOptions:
     console_socket: str = ""
     pid_file: str = ""
@@ -152,12 +156,8 @@ class Runtime:
         if systemd:
             path = _systemd_to_path(path, container_id)
         manager = cgroups.new_manager(path, container_id)
-        manager.create()
-        try:
-            manager.set(replace(spec.linux.resources or Resources(), devices=device_rules))
-        except BaseException:
-            manager.destroy()
-            raise
+        # create() checks every value first and takes back the directories it made if a write fails.
+        manager.create(replace(spec.linux.resources or Resources(), devices=device_rules))
         return manager
 
     def _launch_init(self, launch: init_mod.Launch, spec: Spec, manager: CgroupManager, undo: _Undo,
@@ -354,11 +354,7 @@ class Runtime:
         if all_processes:
             if status is Status.STOPPED and not state.cgroup_paths:
                 raise Conflict("container not running")
-            manager = cgroups.load_manager(state.cgroup_paths)
-            for pid in manager.pids():
-                _signal(pid, sig)
-            if status is Status.PAUSED and sig == signal.SIGKILL:
-                manager.thaw()
+            cgroups.load_manager(state.cgroup_paths).kill_all(sig)
             return
         check_transition("kill", status, container_id)
         _signal(state.pid, sig)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict
 from dockyard.runtime.units import parse_duration
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 
 if TYPE_CHECKING:
     from dockyard.runtime.container import Runtime

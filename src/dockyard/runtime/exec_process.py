@@ -4,13 +4,16 @@ the command line and the exec flags laid over it (runc's getProcess)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Capabilities, Process, Spec, User
+from dockyard.records import replace
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.runtime.container import Runtime
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from dockyard.oci.runtime_spec import HOOK_KINDS, NAMESPACE_TYPES
 from dockyard.runtime.linux.mounts import KNOWN_OPTIONS
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def features() -> dict[str, Any]:

@@ -11,10 +11,13 @@ Where each kind runs (runtime-spec config.md#posix-platform-hooks) and what its 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from dockyard.errors import DockyardError
 from dockyard.oci.runtime_spec import Hook
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class HookFailed(DockyardError):

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Device, DeviceRule, IDMapping, Process, Spec
+from dockyard.records import field, record
 from dockyard.runtime.linux import mounts as m
 from dockyard.runtime.linux import syscalls as sc
 
 
-@dataclass
+@record
 class MountEntry:
     source: str
     destination: str
@@ -52,7 +52,7 @@ _IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                 "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
-@dataclass
+@record
 class Config:
     id: str
     bundle: str

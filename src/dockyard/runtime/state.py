@@ -15,11 +15,14 @@ from __future__ import annotations
 import enum
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from dockyard.records import asdict, field, record
 from dockyard.runtime.log import timestamp
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["State", "StateDir", "Status", "check_transition", "process_start_time", "timestamp", "write_atomic"]
 
@@ -67,7 +70,7 @@ def check_transition(operation: str, status: Status, container_id: str) -> None:
     raise Conflict(_REFUSALS[operation].get(status, f"cannot {operation} a {status.value} container"))
 
 
-@dataclass
+@record
 class State:
     id: str
     bundle: str
@@ -141,22 +144,31 @@ class StateDir:
         return State(**doc)
 
     def remove(self) -> None:
-        for name in (EXEC_FIFO, STATE_FILE):
+        for name in os.listdir(self.path) if os.path.isdir(self.path) else ():
             try:
                 os.unlink(os.path.join(self.path, name))
             except FileNotFoundError:
                 pass
-        import shutil
+            except IsADirectoryError:
+                import shutil  # never made by the runtime itself; not worth importing up front
 
-        shutil.rmtree(self.path, ignore_errors=True)
+                shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write through a temporary file and rename, so readers see the old or the new file whole.
+
+    No fsync: runtime state lives under /run (tmpfs) and does not outlive a reboot anyway; the
+    engine, whose state must survive crashes, makes its own durable writes.
+    """
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)

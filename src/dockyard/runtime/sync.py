@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
 
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX = 65536
 

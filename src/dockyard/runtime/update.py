@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import CPU, BlockIO, Memory, Resources
 from dockyard.runtime.units import parse_size
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def resources_from_flags(flags: dict[str, Any]) -> Resources:

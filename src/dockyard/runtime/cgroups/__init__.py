@@ -8,10 +8,12 @@ See base.py for the lifecycle and paths.py for how cgroupsPath is resolved.
 
 from __future__ import annotations
 
-from dockyard.runtime.cgroups.base import CgroupManager, Hierarchy
+from dockyard.runtime.cgroups.base import Hierarchy
 from dockyard.runtime.cgroups.paths import CGROUP_ROOT, cgroup_version
-from dockyard.runtime.cgroups.v1 import V1Manager
-from dockyard.runtime.cgroups.v2 import V2Manager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.cgroups.base import CgroupManager
 
 __all__ = ["CgroupManager", "Hierarchy", "cgroup_version", "load_manager", "new_manager"]
 
@@ -22,8 +24,14 @@ def new_manager(cgroups_path: str, container_id: str) -> CgroupManager:
     Nothing is created yet; an unusable cgroupsPath or a host without a devices controller is
     refused here.
     """
+    # Each manager is imported only where it is used: on a v1 host the v2 code (and its BPF
+    # device program) would be import time spent for nothing on every container start.
     if cgroup_version() == 2:
+        from dockyard.runtime.cgroups.v2 import V2Manager
+
         return V2Manager.new(cgroups_path, container_id, CGROUP_ROOT)
+    from dockyard.runtime.cgroups.v1 import V1Manager
+
     return V1Manager.new(cgroups_path, container_id)
 
 
@@ -31,7 +39,10 @@ def load_manager(paths: dict[str, str]) -> CgroupManager:
     """Rebuild a manager from what `paths()` returned when the container was created."""
     if set(paths) == {""}:
         from dockyard.runtime.cgroups import paths as lookup
+        from dockyard.runtime.cgroups.v2 import V2Manager
 
         mount = lookup.mount_for(paths[""])
         return V2Manager(paths[""], mount.mountpoint if mount is not None else CGROUP_ROOT)
+    from dockyard.runtime.cgroups.v1 import V1Manager
+
     return V1Manager(paths)

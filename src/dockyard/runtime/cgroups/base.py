@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
-from typing import Any, Protocol
 
-from dockyard.oci.runtime_spec import Resources
+from dockyard.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from dockyard.oci.runtime_spec import Resources
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hierarchy:
     """One mounted hierarchy as a container sees it: what to mount at /sys/fs/cgroup/<name>."""
 
@@ -42,46 +46,48 @@ class Hierarchy:
     container_path: str   # the container's cgroup inside that hierarchy: /dockyard/<id>
 
 
-class CgroupManager(Protocol):
-    version: int  # 1 or 2
+if TYPE_CHECKING:
+    # A typing-only contract: the runtime's start path does not import typing (see dockyard.records).
+    class CgroupManager(Protocol):
+        version: int  # 1 or 2
 
-    def create(self, resources: Resources | None = None) -> None: ...
+        def create(self, resources: Resources | None = None) -> None: ...
 
-    def add(self, pid: int) -> None: ...
+        def add(self, pid: int) -> None: ...
 
-    def set(self, resources: Resources) -> None: ...
+        def set(self, resources: Resources) -> None: ...
 
-    def freeze(self) -> None: ...
+        def freeze(self) -> None: ...
 
-    def thaw(self) -> None: ...
+        def thaw(self) -> None: ...
 
-    def frozen(self) -> bool: ...
+        def frozen(self) -> bool: ...
 
-    def pids(self) -> list[int]:
-        """Every process in the container's cgroup and the cgroups below it."""
-        ...
+        def pids(self) -> list[int]:
+            """Every process in the container's cgroup and the cgroups below it."""
+            ...
 
-    def kill_all(self, signum: int) -> None:
-        """Signal every process in the cgroup (kill --all); see `signal_all`."""
-        ...
+        def kill_all(self, signum: int) -> None:
+            """Signal every process in the cgroup (kill --all); see `signal_all`."""
+            ...
 
-    def stats(self) -> dict[str, Any]:
-        """Usage in the shape of runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb)."""
-        ...
+        def stats(self) -> dict[str, Any]:
+            """Usage in the shape of runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb)."""
+            ...
 
-    def oom_kill_count(self) -> int: ...
+        def oom_kill_count(self) -> int: ...
 
-    def exists(self) -> bool: ...
+        def exists(self) -> bool: ...
 
-    def destroy(self) -> None: ...
+        def destroy(self) -> None: ...
 
-    def paths(self) -> dict[str, str]:
-        """Directory per controller (v1) or {"": dir} (v2); what the state file stores."""
-        ...
+        def paths(self) -> dict[str, str]:
+            """Directory per controller (v1) or {"": dir} (v2); what the state file stores."""
+            ...
 
-    def hierarchies(self) -> list[Hierarchy]:
-        """What a `cgroup` mount inside the container shows."""
-        ...
+        def hierarchies(self) -> list[Hierarchy]:
+            """What a `cgroup` mount inside the container shows."""
+            ...
 
 
 def signal_all(manager: CgroupManager, signum: int, *, can_freeze: bool) -> None:

@@ -18,10 +18,9 @@ device it keeps) or compile the clean rule list into a BPF program (v2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import DeviceRule
+from dockyard.records import field, record
 
 WILDCARD = -1
 
@@ -45,7 +44,7 @@ def set_to_perms(bits: int) -> str:
 ALL_PERMS = perms_to_set("rwm")
 
 
-@dataclass(frozen=True, order=True)
+@record(frozen=True, order=True)
 class Match:
     """Which devices a rule is about: type "b" or "c", and major/minor (WILDCARD for "*")."""
 
@@ -59,7 +58,7 @@ class Match:
         return f"{self.type} {major}:{minor}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     """One device rule; type "a" means every device (major/minor/access ignored)."""
 
@@ -94,7 +93,7 @@ def from_spec(rule: DeviceRule) -> Rule:
     return Rule(rule.type, majmin[0], majmin[1], set_to_perms(perms_to_set(access)), rule.allow)
 
 
-@dataclass
+@record
 class Emulator:
     """The state of one devices cgroup: its default and its exceptions (Match -> perm bits)."""
 

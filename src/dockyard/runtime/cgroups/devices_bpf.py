@@ -31,9 +31,9 @@ import errno
 import os
 import struct
 import sys
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, SystemCallError
+from dockyard.records import record
 from dockyard.runtime.cgroups import devices
 from dockyard.runtime.linux import syscalls
 
@@ -190,7 +190,7 @@ def load_program(code: bytes, name: str = PROGRAM_NAME) -> int:
     raise SystemCallError(message, first.errno) from None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attached:
     id: int
     name: str

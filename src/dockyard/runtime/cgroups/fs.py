@@ -29,9 +29,9 @@ import errno
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from dockyard.errors import DockyardError, SystemCallError
+from dockyard.records import record
 
 # What a v2 "max" (or a v1 limit reported as unlimited) reads as, as runc reports it.
 UNLIMITED = 2**64 - 1
@@ -218,7 +218,7 @@ def add_proc(path: str, pid: int) -> None:
         time.sleep(0.03)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Write:
     """One planned control-file write; a manager builds the whole list before writing any."""
 

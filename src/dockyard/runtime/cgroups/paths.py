@@ -29,10 +29,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass
 
 from dockyard import errors
 from dockyard.errors import InvalidArgument, SystemCallError
+from dockyard.records import record
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 DEFAULT_PARENT = "/dockyard-runtime"
@@ -43,7 +43,7 @@ V1_SUBSYSTEMS = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio
                  "net_cls", "net_prio", "perf_event", "freezer", "rdma", "name=systemd", "misc")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CgroupMount:
     mountpoint: str
     root: str                      # the cgroup shown at the mount point ("/" normally)

@@ -26,9 +26,12 @@ Facts:
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dockyard.runtime.cgroups import fs, host
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def empty() -> dict[str, Any]:

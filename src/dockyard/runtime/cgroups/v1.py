@@ -33,7 +33,6 @@ import errno
 import os
 import posixpath
 import time
-from typing import Any
 
 from dockyard import errors
 from dockyard.errors import InvalidArgument, SystemCallError, Unavailable
@@ -42,6 +41,10 @@ from dockyard.runtime.cgroups import convert, devices, devices_v1, fs, paths, st
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
 from dockyard.runtime.cgroups.v2 import FREEZE_TIMEOUT, V2Manager
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class V1Manager:

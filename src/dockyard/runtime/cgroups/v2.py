@@ -26,7 +26,6 @@ import os
 import posixpath
 import signal
 import time
-from typing import Any
 
 from dockyard import errors
 from dockyard.errors import Conflict, InvalidArgument, SystemCallError, Unavailable
@@ -34,6 +33,10 @@ from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime.cgroups import convert, devices, devices_bpf, fs, paths, stats, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 FREEZE_TIMEOUT = 10.0  # seconds, as runc waits
 

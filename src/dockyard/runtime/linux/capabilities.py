@@ -24,13 +24,12 @@ Facts:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import Capabilities
+from dockyard.records import record, replace
 from dockyard.runtime import log
 from dockyard.runtime.linux import syscalls
 
@@ -131,7 +130,7 @@ def _warn_unavailable(skipped: set[str]) -> None:
     log.warning(f"ignoring capabilities the running kernel does not know: {', '.join(sorted(skipped))}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CapabilitySets:
     """The five sets as masks, parsed once from the spec (before fork, so a bad name fails `create`
     early and every warning lands in the parent's log, not in the init's)."""
@@ -168,7 +167,7 @@ class CapabilitySets:
                 "ignoring ambient capabilities that are not both permitted and inheritable: "
                 + ", ".join(names(unraisable))
             )
-            sets = dataclasses.replace(sets, ambient=sets.ambient & ~unraisable)
+            sets = replace(sets, ambient=sets.ambient & ~unraisable)
         return sets
 
 

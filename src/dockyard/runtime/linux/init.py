@@ -18,25 +18,28 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
 
 from dockyard.errors import DockyardError, SystemCallError
 from dockyard.oci.runtime_spec import IDMapping, Process, TimeOffset
+from dockyard.records import field, record
 from dockyard.runtime import log
 from dockyard.runtime.cgroups.base import Hierarchy
-from dockyard.runtime.linux import capabilities, namespaces, process_attrs, rlimits, rootfs, terminal
+from dockyard.runtime.linux import capabilities, namespaces, process_attrs, rlimits, rootfs
 from dockyard.runtime.linux import syscalls as sc
 from dockyard.runtime.specconv import Config
 from dockyard.runtime.sync import Channel
+
+TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
+if TYPE_CHECKING:
+    import socket
+    from typing import Any, NoReturn
 
 CLOSE_RANGE_CLOEXEC = 4
 PR_SET_DUMPABLE = 4
 
 
-@dataclass
+@record
 class PreparedProcess:
     """A process spec with everything that can fail parsed before fork.
 
@@ -67,6 +70,8 @@ def prepare_process(process: Process, seccomp_spec: Any = None, personality: Any
     )
     if process.oom_score_adj is not None:
         process_attrs.check_oom_score_adj(process.oom_score_adj)
+    if process.terminal:
+        from dockyard.runtime.linux import terminal  # noqa: F401  (the child needs it past pivot_root)
     if process.apparmor_profile or process.selinux_label:
         from dockyard.runtime.linux import lsm
 
@@ -79,7 +84,7 @@ def prepare_process(process: Process, seccomp_spec: Any = None, personality: Any
     return prepared
 
 
-@dataclass
+@record
 class Launch:
     """What the parent hands its forked children (through fork's copy of memory)."""
 
@@ -221,6 +226,8 @@ def _exec_init(launch: Launch, chan: Channel) -> NoReturn:
 
 
 def _setup_console(launch: Launch, *, mount_console: bool) -> None:
+    from dockyard.runtime.linux import terminal  # imported before fork by prepare_process
+
     assert launch.console is not None
     master, slave, slave_path = terminal.open_pty()
     size = launch.prepared.process.console_size

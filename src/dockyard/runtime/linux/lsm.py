@@ -21,9 +21,9 @@ Facts:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from dockyard.errors import SystemCallError
+from dockyard.records import record
 from dockyard.runtime import log
 
 _APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
@@ -109,7 +109,7 @@ def mount_label_data(data: str, label: str, enabled: bool | None = None) -> str:
     return f"{data},{context}" if data else context
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExecLabels:
     """The labels the init will actually request: empty where the LSM is off or nothing was asked."""
 

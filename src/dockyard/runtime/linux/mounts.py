@@ -12,8 +12,8 @@ Facts:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
+from dockyard.records import field, record
 from dockyard.runtime.linux import syscalls as sc
 
 MS_POSIXACL = 1 << 16
@@ -60,7 +60,7 @@ EXTENSIONS = ("tmpcopyup", "idmap", "ridmap")
 KNOWN_OPTIONS = sorted([*_FLAGS, *PROPAGATION, *_RECURSIVE, *EXTENSIONS])
 
 
-@dataclass
+@record
 class MountOptions:
     flags: int = 0
     propagation: list[int] = field(default_factory=list)

@@ -21,10 +21,9 @@ Facts:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import IOPriority, Personality, Scheduler
+from dockyard.records import record
 from dockyard.runtime.linux import syscalls
 
 # --- personality -----------------------------------------------------------------------------------
@@ -88,7 +87,7 @@ SCHED_FLAGS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SchedulerAttrs:
     """A checked process.scheduler, ready for sched_setattr."""
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import errno
 import resource
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import Rlimit
+from dockyard.records import record
 
 # The OCI names (runtime-spec config.md, POSIX platform process) -> the resource numbers of this host.
 RESOURCES: dict[str, int] = {
@@ -48,7 +48,7 @@ UNLIMITED = 2**64 - 1
 _NR_OPEN = "/proc/sys/fs/nr_open"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limit:
     """One checked limit: the OCI name, the host's resource number, and uint64 values."""
 

@@ -60,11 +60,11 @@ import functools
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from dockyard import errors
 from dockyard.errors import InvalidArgument, SystemCallError, Unavailable
 from dockyard.oci.runtime_spec import OCI_VERSION, Seccomp, SeccompArg
+from dockyard.records import field, record
 from dockyard.runtime import log
 from dockyard.runtime.linux import syscalls
 
@@ -149,7 +149,7 @@ _S390_TOKENS = (0x00000016, 0x80000016)  # s390, s390x: syscall 0 multiplexes un
 # --- the compiled filter ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Filter:
     """A compiled profile: the cBPF program (struct sock_filter[], host byte order) and the
     seccomp(2) flags to load it with."""
@@ -381,11 +381,12 @@ class _Cache:
     VERSION = 1
 
     def __init__(self, directory: str, spec: Seccomp) -> None:
-        import dataclasses
         import hashlib
         import json
 
-        rules = dataclasses.asdict(spec)
+        from dockyard.records import asdict
+
+        rules = asdict(spec)
         for volatile in ("flags", "listener_path", "listener_metadata"):  # not part of the program
             rules.pop(volatile, None)
         key = {

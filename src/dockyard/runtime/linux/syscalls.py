@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from dockyard.errors import SystemCallError
 
@@ -30,7 +29,7 @@ _NUMBERS = {
                 "open_tree": 428, "move_mount": 429, "pidfd_open": 434, "pidfd_send_signal": 424,
                 "close_range": 436, "bpf": 280, "seccomp": 277},
 }
-NR = _NUMBERS.get(platform.machine(), _NUMBERS["x86_64"])
+NR = _NUMBERS.get(os.uname().machine, _NUMBERS["x86_64"])
 
 # clone(2) flags, as unshare/setns take them.
 CLONE_NEWTIME = 0x00000080
