@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dockyard.images import ImageService
+from tests.images.conftest import store_state
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,31 @@ def test_dockyard_loads_what_skopeo_writes(images: ImageService, busybox: str, t
         copy = tmp_path / "oci-copy"
         skopeo("copy", f"oci:{layout}:latest", f"oci-archive:{copy}.tar:docker.io/library/copied:1")
         assert other.load(Path(f"{copy}.tar")).messages == ["Loaded image: copied:1"]
+
+
+def test_multi_platform_index_loads_this_platform(images: ImageService, busybox: str, tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    images.save_oci_layout(["busybox"], layout)
+    [amd64] = json.loads((layout / "index.json").read_text())["manifests"]
+    amd64.pop("annotations")
+    arm64 = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 7,
+             "digest": "sha256:" + hashlib.sha256(b"missing").hexdigest(),  # absent: never needed here
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        arm64, {**amd64, "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+    digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    (layout / "blobs" / "sha256" / digest[7:]).write_bytes(index)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": len(index),
+         "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"}}]}))
+    with ImageService(tmp_path / "other") as other:
+        assert other.load(layout).messages == ["Loaded image: multi:1"]
+        assert other.resolve("multi:1").id == busybox
+        [ref] = other.store.refs_of(busybox)
+        assert (ref.target.digest, ref.target.media_type) == (digest, "application/vnd.oci.image.index.v1+json")
+        before = store_state(other)
+        assert other.gc().content == [] and store_state(other) == before  # the index and its manifest stay
+        other.save(["multi:1"], tmp_path / "again.tar")
+        layer = other.config(busybox).rootfs.diff_ids[0]
+        assert other.remove("multi:1") == [{"Untagged": "multi:1"}, {"Deleted": busybox}, {"Deleted": layer}]
+        assert store_state(other)["blobs"] == []

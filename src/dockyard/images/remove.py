@@ -25,6 +25,7 @@ from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, NotFound
 from dockyard.images import reference as refs
+from dockyard.images.gc import collect
 from dockyard.images.store import ImageStore, Ref
 
 
@@ -108,11 +109,20 @@ class Remover:
                                      hard=False, used=True)
         return None
 
-    def _untag(self, ref: Ref, records: list[dict[str, Any]]) -> None:
+    def _untag(self, ref: Ref, records: list[dict[str, Any]], dropped: set[str]) -> None:
         self.store.remove_ref(ref.name)
+        dropped.add(ref.target.digest)
         records.append({"Untagged": ref.familiar()})
 
     def delete(self, text: str, force: bool = False, prune: bool = True) -> list[dict[str, Any]]:
+        dropped: set[str] = set()  # the targets of the names removed
+        try:
+            return self._delete(text, force, prune, dropped)
+        finally:
+            if dropped:  # an index a removed name pointed at, when nothing else does
+                collect(self.store, content=dropped, snapshots=())
+
+    def _delete(self, text: str, force: bool, prune: bool, dropped: set[str]) -> list[dict[str, Any]]:
         image = self.store.resolve(text)
         image_id = image.id
         repo_refs = self._refs(image_id)
@@ -130,13 +140,13 @@ class Remover:
             found = self.store.get_ref(parsed)
             if found is None:
                 raise NotFound(f"No such image: {parsed.familiar()}")
-            self._untag(found, records)
+            self._untag(found, records, dropped)
             repo_refs = self._refs(image_id)
             if found.kind == "tag" and not any(r.kind == "tag" and r.reference.name == parsed.name for r in repo_refs):
                 remaining = []
                 for r in repo_refs:
                     if r.kind == "digest" and r.reference.name == parsed.name:
-                        self._untag(r, records)
+                        self._untag(r, records, dropped)
                     else:
                         remaining.append(r)
                 repo_refs = remaining
@@ -149,14 +159,15 @@ class Remover:
             if conflict is not None:
                 raise conflict
             for r in repo_refs:
-                self._untag(r, records)
-        self._delete_helper(image_id, records, force, prune, removed_repository_ref)
+                self._untag(r, records, dropped)
+        self._delete_helper(image_id, records, force, prune, removed_repository_ref, dropped)
         return records
 
     def _dangling(self, image_id: str) -> bool:
         return not self.store.refs_of(image_id) and not self.store.children(image_id)
 
-    def _delete_helper(self, image_id: str, records: list[dict[str, Any]], force: bool, prune: bool, quiet: bool) -> None:
+    def _delete_helper(self, image_id: str, records: list[dict[str, Any]], force: bool, prune: bool, quiet: bool,
+                       dropped: set[str]) -> None:
         try:
             image = self.store.image(image_id)
         except NotFound:
@@ -166,15 +177,13 @@ class Remover:
             if quiet and (not self._dangling(image_id) or conflict.used):
                 return
             raise conflict
-        targets = set()
         for r in self._refs(image_id):
-            targets.add(r.target.digest)
-            self._untag(r, records)
-        removed_layers = self.store.delete_image(image_id, extra_blobs=targets)
+            self._untag(r, records, dropped)
+        removed_layers = self.store.delete_image(image_id, extra_blobs=dropped)
         records.append({"Deleted": image_id})
         records.extend({"Deleted": chain_id} for chain_id in removed_layers)
         if prune and image.parent:
-            self._delete_helper(image.parent, records, False, True, True)
+            self._delete_helper(image.parent, records, False, True, True, dropped)
 
     def prune(self, dangling_only: bool = True, until: float | None = None,
               labels: Callable[[dict[str, str] | None], bool] | None = None) -> dict[str, Any]:
