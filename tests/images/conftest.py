@@ -27,12 +27,17 @@ def unmount_below(path: Path) -> None:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
-@pytest.fixture
-def data_root(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "root"
-    yield root
+@pytest.fixture(autouse=True)
+def _clean_tmp_path(tmp_path: Path) -> Iterator[None]:
+    """Whatever a test leaves under its tmp_path (data roots, layouts, mounts) goes, pass or fail."""
+    yield
     unmount_below(tmp_path)
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import shutil
 import socket
 import tarfile
 import tempfile
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.images import ImageService
 from dockyard.images.reference import parse_tag_target
 from dockyard.oci.image_spec import ContainerConfig
@@ -81,21 +82,27 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: bytes) -> Ite
         _ok(daemon.docker("commit", "c2", "layered:2"))
         context = tmp_path_factory.mktemp("context")
         (context / "Dockerfile").write_bytes(DOCKERFILE)
-        _ok(daemon.docker("build", "-q", "-t", "built:1", str(context), timeout=120))
+        try:
+            _ok(daemon.docker("build", "-q", "-t", "built:1", str(context), timeout=120))
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
         _ok(daemon.docker("rm", "c1", "c2"))
         yield daemon
 
 
 @pytest.fixture(scope="module")
-def docker_archive(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def docker_archive(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """`docker save` of the family; the dockerd then holds only what it loads back from it, so that
     both sides show the same loaded images (a build's intermediate parents are not saved)."""
     path = tmp_path_factory.mktemp("save") / "family.tar"
-    _ok(dockerd.docker("save", "-o", str(path), *FAMILY))
-    _ok(dockerd.docker("rmi", *reversed(FAMILY)))  # with their untagged parents (the build's intermediates)
-    assert _ok(dockerd.docker("images", "-aq")) == b""
-    _ok(dockerd.docker("load", "-i", str(path)))
-    return path
+    try:
+        _ok(dockerd.docker("save", "-o", str(path), *FAMILY))
+        _ok(dockerd.docker("rmi", *reversed(FAMILY)))  # with their untagged parents (the build's intermediates)
+        assert _ok(dockerd.docker("images", "-aq")) == b""
+        _ok(dockerd.docker("load", "-i", str(path)))
+        yield path
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +116,7 @@ def loaded(docker_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         svc.close()
         unmount_below(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_docker_save_loads_with_the_same_ids(dockerd: Dockerd, loaded: ImageService) -> None:
@@ -255,3 +263,35 @@ def test_reference_errors_match_dockerd(dockerd: Dockerd, name: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         parse_tag_target(name)
     assert str(info.value) == body["message"]
+
+
+def test_rmi_matches_docker(dockerd: Dockerd, docker_archive: Path, tmp_path: Path) -> None:
+    """The same removals on both sides (the same images, so the same ids): the same records and
+    the same conflicts, word for word."""
+    def both(name: str, force: bool = False) -> tuple[Any, Any]:
+        status, theirs = api(dockerd, "DELETE", f"/images/{name}?force={int(force)}")
+        try:
+            ours: Any = images.remove(name, force=force)
+        except DockyardError as err:
+            ours = {"message": str(err)}
+        return ours, theirs if status < 400 else {"message": theirs["message"]}
+
+    layered2 = json.loads(_ok(dockerd.docker("image", "inspect", "layered:2")))[0]["Id"]
+    layered1 = json.loads(_ok(dockerd.docker("image", "inspect", "layered:1")))[0]["Id"]
+    with ImageService(tmp_path / "root") as images:
+        images.load(docker_archive)
+        try:
+            for name in ("rmtest:a", "other/rmtest:b"):
+                repo, tag = name.split(":")
+                assert api(dockerd, "POST", f"/images/layered:2/tag?repo={repo}&tag={tag}")[0] == 201
+                images.tag("layered:2", repo, tag)
+            steps = [("rmtest:a", False), (layered2[7:19], False), (layered1, False), (layered1, True),
+                     ("other/rmtest:b", False), ("built:1", False)]
+            for name, force in steps:
+                ours, theirs = both(name, force)
+                assert ours == theirs, (name, force)
+            assert sorted(i["Id"] for i in images.list_images(all=True)) == sorted(
+                i["Id"] for i in api(dockerd, "GET", "/images/json?all=1")[1])
+        finally:
+            dockerd.docker("rmi", "rmtest:a", "other/rmtest:b")
+            _ok(dockerd.docker("load", "-i", str(docker_archive)))

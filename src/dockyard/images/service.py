@@ -61,13 +61,16 @@ class ImageService:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db = MetadataDB.open(self.root)
         self.content: ContentStore = content if content is not None else LocalStore(self.root / "content")
+        self._own_snapshotter = snapshotter is None
         self.snapshotter: Snapshotter = snapshotter if snapshotter is not None else new_snapshotter(str(self.root / "snapshots"))
         self.store = ImageStore(self.db, self.content, self.snapshotter, platform or host_platform())
         self.in_use: InUse = in_use or _containers_table_users(self.db)
         self._remover = Remover(self.store, lambda image_id: self.in_use(image_id))
 
     def close(self) -> None:
-        self.snapshotter.close()
+        """Close what this service opened (a snapshotter passed in stays open)."""
+        if self._own_snapshotter:
+            self.snapshotter.close()
         self.db.close()
 
     def __enter__(self) -> ImageService:
@@ -183,7 +186,8 @@ class ImageService:
             tags = sorted(n.familiar() for n in names if n.kind == "tag") or None
             digests = sorted(n.familiar() for n in names if n.kind == "digest") or None
             if tags is None and digests is None:
-                if patterns or dangling is False or (not all and image.id in parents):
+                # Docker lists dangling images from the heads only (images without children)
+                if patterns or dangling is False or ((not all or dangling) and image.id in parents):
                     continue
                 tags, digests = ["<none>:<none>"], ["<none>@<none>"]
             elif dangling and tags:
