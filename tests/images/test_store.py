@@ -232,3 +232,58 @@ def test_save_load_round_trip_within_dockyard(images: ImageService, busybox: str
         assert other.load(layout).messages == ["Loaded image: busybox:latest"]
         # loading again: nothing new, the same answer
         assert other.load(layout).messages == ["Loaded image: busybox:latest"]
+
+
+def test_save_and_load_through_pipes_and_gzip(images: ImageService, busybox: str, tmp_path: Path) -> None:
+    import gzip
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read_fd, 1 << 16), b"")))
+    reader.start()
+    with os.fdopen(write_fd, "wb") as pipe_out:
+        images.save(["busybox"], pipe_out)  # a pipe: no sendfile, the copy loop
+    reader.join()
+    os.close(read_fd)
+    archive = b"".join(chunks)
+    with io.BytesIO() as on_disk:
+        images.save(["busybox"], on_disk)
+        assert on_disk.getvalue() == archive
+    for data in (archive, gzip.compress(archive, 1)):
+        read_fd, write_fd = os.pipe()
+        writer = threading.Thread(target=_write_all, args=(write_fd, data))
+        writer.start()
+        with ImageService(tmp_path / f"other-{len(data)}") as other, os.fdopen(read_fd, "rb") as pipe_in:
+            assert other.load(pipe_in).image_ids == [busybox]
+        writer.join()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def test_load_docker_25_style_archive(images: ImageService, busybox: str, tmp_path: Path) -> None:
+    """Docker 25+ `docker save` writes an OCI layout and a manifest.json naming files under blobs/."""
+    import json
+    import tarfile
+
+    oci = io.BytesIO()
+    images.save(["busybox"], oci, format="oci")
+    layers = [f"blobs/sha256/{d[7:]}" for d in images.config("busybox").rootfs.diff_ids]
+    manifest = json.dumps([{"Config": f"blobs/sha256/{busybox[7:]}", "RepoTags": ["busybox:latest"], "Layers": layers}])
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(oci.getvalue())) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        dst.addfile(info, io.BytesIO(manifest.encode()))
+    with ImageService(tmp_path / "other") as other:
+        result = other.load(io.BytesIO(out.getvalue()))
+        assert result.image_ids == [busybox] and result.messages == ["Loaded image: busybox:latest"]

@@ -90,11 +90,18 @@ class ArchiveContents:
             clean = self.links[clean]
         raise InvalidArgument(f"{what}: {name!r}: too many levels of symbolic links")
 
-    def file(self, name: str, what: str) -> bytes:
+    def read(self, name: str, what: str, store: ImageStore) -> bytes:
+        """A small file's bytes, whether kept in memory or stored as a blob (Docker 25 archives
+        keep configs under blobs/)."""
         clean = self.resolve(name, what)
-        if clean not in self.small:
-            raise InvalidArgument(f"{what}: the archive has no file {name!r}")
-        return self.small[clean]
+        if clean in self.small:
+            return self.small[clean]
+        if clean in self.blobs:
+            digest, size = self.blobs[clean]
+            if size > SMALL_FILE_LIMIT:
+                raise InvalidArgument(f"{what}: {name} is too large ({size} bytes) for a metadata file")
+            return store.read_blob(digest)
+        raise InvalidArgument(f"{what}: the archive has no file {name!r}")
 
     def blob(self, name: str, what: str) -> tuple[str, int]:
         clean = self.resolve(name, what)
@@ -206,7 +213,7 @@ def _stage_docker_archive(ingest: Ingest, contents: ArchiveContents) -> tuple[li
     for i, raw in enumerate(items):
         where = f"manifest.json[{i}]"
         item = d.obj(raw, where)
-        config_bytes = contents.file(d.required_string(item, "Config", where), f"{where}.Config")
+        config_bytes = contents.read(d.required_string(item, "Config", where), f"{where}.Config", ingest.store)
         image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         config = ImageConfig.from_bytes(config_bytes, f"image config {image_id}")
         if config.os and config.os != "linux":
