@@ -6,12 +6,11 @@ malformed document is reported at the field that is wrong, in one wording, where
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TypeVar
 
     T = TypeVar("T")

@@ -8,18 +8,17 @@ the command.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable
 
 from dockyard import __version__
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.records import field, record
-from dockyard.runtime import log
+from dockyard.runtime import cjson, log
 
 TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 USAGE = """dockyard-runtime: an OCI runtime, command-line compatible with runc
@@ -218,6 +217,8 @@ def cmd_start(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
 
 
 def cmd_state(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
+    import json
+
     print(json.dumps(runtime.state(_need_id(parsed, "state")), indent="  "))
     return 0
 
@@ -259,7 +260,7 @@ def cmd_ps(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
     pids = runtime.pids(container_id)
     fmt = parsed.flags.get("format", "table")
     if fmt == "json":
-        print(json.dumps(pids))
+        print(cjson.dumps(pids))
         return 0
     if fmt != "table":
         raise InvalidArgument(f"invalid format option: {fmt}")
@@ -293,7 +294,7 @@ def cmd_list(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
         return 0
     fmt = parsed.flags.get("format", "table")
     if fmt == "json":
-        print(json.dumps(states))
+        print(cjson.dumps(states))
         return 0
     if fmt != "table":
         raise InvalidArgument(f"invalid format option: {fmt}")
@@ -332,6 +333,8 @@ def cmd_update(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
 
 
 def cmd_features(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
+    import json
+
     from dockyard.runtime.features import features
 
     print(json.dumps(features(), indent="    "))

@@ -9,16 +9,13 @@ cgroup it made and the state directory before the error reaches the caller.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import time
-from collections.abc import Callable
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Process, Resources, Spec
 from dockyard.records import record, replace
-from dockyard.runtime import cgroups, log
+from dockyard.runtime import cgroups, cjson, log, signals
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
 from dockyard.runtime.specconv import convert, load_spec
@@ -35,9 +32,11 @@ from dockyard.runtime.sync import Channel, ChildFailed
 
 TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard.runtime.cgroups.base import CgroupManager
+    from dockyard.runtime.state import StatusName
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 
@@ -334,7 +333,7 @@ class Runtime:
     def load(self, container_id: str) -> State:
         return self._dir(container_id).load()
 
-    def status(self, state: State) -> Status:
+    def status(self, state: State) -> StatusName:
         start = process_start_time(state.pid)
         if start is None or (state.pid_start and start != state.pid_start):
             return Status.STOPPED
@@ -352,7 +351,7 @@ class Runtime:
         state = self.load(container_id)
         status = self.status(state)
         if all_processes:
-            if status is Status.STOPPED and not state.cgroup_paths:
+            if status == Status.STOPPED and not state.cgroup_paths:
                 raise Conflict("container not running")
             cgroups.load_manager(state.cgroup_paths).kill_all(sig)
             return
@@ -377,7 +376,7 @@ class Runtime:
         if status in (Status.RUNNING, Status.PAUSED) and not force:
             check_transition("delete", status, container_id)
         manager = cgroups.load_manager(state.cgroup_paths) if state.cgroup_paths else None
-        if status is not Status.STOPPED or (manager is not None and manager.pids()):
+        if status != Status.STOPPED or (manager is not None and manager.pids()):
             self._kill_all(state, manager, status)
         if manager is not None:
             manager.destroy()
@@ -391,13 +390,13 @@ class Runtime:
                 log.warning(str(err))
         statedir.remove()
 
-    def _kill_all(self, state: State, manager: CgroupManager | None, status: Status) -> None:
-        if state.own_pid_namespace and status is not Status.STOPPED:
-            _signal(state.pid, signal.SIGKILL)  # PID 1 of the namespace takes everything with it
+    def _kill_all(self, state: State, manager: CgroupManager | None, status: StatusName) -> None:
+        if state.own_pid_namespace and status != Status.STOPPED:
+            _signal(state.pid, signals.SIGKILL)  # PID 1 of the namespace takes everything with it
         if manager is not None:
             for pid in manager.pids():
-                _signal(pid, signal.SIGKILL)
-            if status is Status.PAUSED:
+                _signal(pid, signals.SIGKILL)
+            if status == Status.PAUSED:
                 manager.thaw()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -426,7 +425,7 @@ class Runtime:
 
     def pids(self, container_id: str) -> list[int]:
         state = self.load(container_id)
-        if self.status(state) is Status.STOPPED and not state.cgroup_paths:
+        if self.status(state) == Status.STOPPED and not state.cgroup_paths:
             return []
         return sorted(cgroups.load_manager(state.cgroup_paths).pids())
 
@@ -452,7 +451,7 @@ class Runtime:
 
     def stats(self, container_id: str) -> dict[str, Any]:
         state = self.load(container_id)
-        if self.status(state) is Status.STOPPED:
+        if self.status(state) == Status.STOPPED:
             raise Conflict("container not running")
         manager = cgroups.load_manager(state.cgroup_paths)
         return {"type": "stats", "id": container_id, "data": manager.stats()}
@@ -474,7 +473,7 @@ def _serve_until_ready(parent: Channel, spec: Spec, state: dict[str, Any], hooks
             try:
                 profile = spec.linux.seccomp
                 if profile is not None and profile.listener_path:
-                    seccomp.send_listener(profile.listener_path, fd, json.dumps(state), profile.listener_metadata)
+                    seccomp.send_listener(profile.listener_path, fd, cjson.dumps(state), profile.listener_metadata)
             finally:
                 os.close(fd)
             parent.send("seccomp-done")
@@ -516,7 +515,7 @@ def _systemd_to_path(cgroups_path: str, container_id: str) -> str:
 
 def _raw_config(bundle: str) -> dict[str, Any]:
     with open(os.path.join(bundle, "config.json"), "rb") as f:
-        doc: dict[str, Any] = json.loads(f.read())
+        doc: dict[str, Any] = cjson.loads(f.read())
     return doc
 
 
@@ -554,7 +553,7 @@ def _reap_any() -> None:
 
 def _kill_and_wait(pid: int) -> None:
     """SIGKILL `pid` and wait until it is gone or a zombie (reaped here if it is our child)."""
-    _signal(pid, signal.SIGKILL)
+    _signal(pid, signals.SIGKILL)
     deadline = time.monotonic() + 5
     while process_start_time(pid) is not None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -608,12 +607,12 @@ def _wait_in_foreground(pid: int, local_tty: Any) -> int:
 class _SignalForwarder:
     """While we wait for the container's process, pass the signals we get on to it."""
 
-    FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                 signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)
+    FORWARDED = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1,
+                 signals.SIGUSR2, signals.SIGWINCH, signals.SIGCONT, signals.SIGALRM)
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.saved = {sig: signal.signal(sig, self._forward) for sig in self.FORWARDED}
+        self.saved = {sig: signals.set_handler(sig, self._forward) for sig in self.FORWARDED}
 
     def _forward(self, sig: int, _frame: object) -> None:
         _signal(self.pid, sig)
@@ -632,4 +631,4 @@ class _SignalForwarder:
 
     def restore(self) -> None:
         for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
+            signals.set_handler(sig, handler)

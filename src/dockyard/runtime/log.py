@@ -7,7 +7,6 @@ the last `"level":"error"` line to the user, so the error wording here is what `
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -37,7 +36,9 @@ def timestamp() -> str:
 
 def _write(level: str, msg: str) -> None:
     if _json:
-        line = json.dumps({"level": level, "msg": msg, "time": timestamp()}) + "\n"
+        from dockyard.runtime import cjson
+
+        line = cjson.dumps({"level": level, "msg": msg, "time": timestamp()}) + "\n"
     else:
         line = f'time="{timestamp()}" level={level} msg="{msg}"\n'
     if _fd < 0:

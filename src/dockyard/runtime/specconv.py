@@ -6,13 +6,13 @@ directory, cgroup, mount or process behind. Nothing after this module reads raw 
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Device, DeviceRule, IDMapping, Process, Spec
 from dockyard.records import field, record
+from dockyard.runtime import cjson
 from dockyard.runtime.linux import mounts as m
 from dockyard.runtime.linux import syscalls as sc
 
@@ -87,7 +87,7 @@ def load_spec(bundle: str) -> Spec:
     except OSError as err:
         raise InvalidArgument(f"open {path}: {os.strerror(err.errno or 0).lower()}") from None
     try:
-        doc = json.loads(raw)
+        doc = cjson.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise InvalidArgument(f"config.json: invalid JSON: {err}") from None
     return Spec.from_json(doc)

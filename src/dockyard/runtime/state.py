@@ -12,17 +12,18 @@ still there, is the cgroup frozen), so a crashed runtime cannot leave a stale st
 
 from __future__ import annotations
 
-import enum
-import json
 import os
 
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from dockyard.records import asdict, field, record
+from dockyard.runtime import cjson
 from dockyard.runtime.log import timestamp
 
 TYPE_CHECKING = False  # see dockyard.records: typing is not imported at run time on this path
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal
+
+    StatusName = Literal["creating", "created", "running", "paused", "stopped"]
 
 __all__ = ["State", "StateDir", "Status", "check_transition", "process_start_time", "timestamp", "write_atomic"]
 
@@ -30,12 +31,14 @@ EXEC_FIFO = "exec.fifo"
 STATE_FILE = "state.json"
 
 
-class Status(enum.Enum):
-    CREATING = "creating"
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
+class Status:
+    """The runtime-spec's statuses. Plain strings, not an Enum: enum costs ~2 ms of every start."""
+
+    CREATING: StatusName = "creating"
+    CREATED: StatusName = "created"
+    RUNNING: StatusName = "running"
+    PAUSED: StatusName = "paused"
+    STOPPED: StatusName = "stopped"
 
 
 # operation -> statuses it may start from
@@ -62,12 +65,12 @@ _REFUSALS = {
 }
 
 
-def check_transition(operation: str, status: Status, container_id: str) -> None:
+def check_transition(operation: str, status: StatusName, container_id: str) -> None:
     if status in _ALLOWED[operation]:
         return
     if operation == "delete":
-        raise Conflict(f"cannot delete container {container_id} that is not stopped: {status.value}")
-    raise Conflict(_REFUSALS[operation].get(status, f"cannot {operation} a {status.value} container"))
+        raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
+    raise Conflict(_REFUSALS[operation].get(status, f"cannot {operation} a {status} container"))
 
 
 @record
@@ -89,10 +92,10 @@ class State:
         value = self.config.get("annotations") or {}
         return dict(value)
 
-    def oci_state(self, status: Status) -> dict[str, Any]:
+    def oci_state(self, status: StatusName) -> dict[str, Any]:
         """The state as the runtime-spec defines it (what `state` prints and hooks read)."""
-        doc: dict[str, Any] = {"ociVersion": "1.2.0", "id": self.id, "status": status.value,
-                               "pid": self.pid if status is not Status.STOPPED else 0,
+        doc: dict[str, Any] = {"ociVersion": "1.2.0", "id": self.id, "status": status,
+                               "pid": self.pid if status != Status.STOPPED else 0,
                                "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
                                "owner": self.owner}
         if self.annotations:
@@ -131,12 +134,12 @@ class StateDir:
         return os.path.isdir(self.path)
 
     def save(self, state: State) -> None:
-        write_atomic(os.path.join(self.path, STATE_FILE), json.dumps(asdict(state)).encode())
+        write_atomic(os.path.join(self.path, STATE_FILE), cjson.dumps(asdict(state)).encode())
 
     def load(self) -> State:
         try:
             with open(os.path.join(self.path, STATE_FILE), "rb") as f:
-                doc = json.loads(f.read())
+                doc = cjson.loads(f.read())
         except FileNotFoundError:
             raise NotFound("container does not exist") from None
         except ValueError as err:

@@ -7,7 +7,7 @@ Lifecycle, as the runtime drives it:
                                           # limits; on any error nothing is left behind
     manager.add(init_pid)                 # move the container's first process in
     ... manager.freeze() / thaw() / pids() / stats() / set(new_resources) ...
-    manager.kill_all(signal.SIGKILL)      # kill --all
+    manager.kill_all(signals.SIGKILL)      # kill --all
     manager.destroy()                     # after every process has exited: remove the directories
 
 `create()` without resources only makes the directories (idempotent); `set()` on its own is what
@@ -25,9 +25,9 @@ later commands (kill --all, pause, delete) find the same directories without re-
 from __future__ import annotations
 
 import os
-import signal
 
 from dockyard.records import record
+from dockyard.runtime import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -108,5 +108,5 @@ def signal_all(manager: CgroupManager, signum: int, *, can_freeze: bool) -> None
             except ProcessLookupError:
                 continue
     finally:
-        if can_freeze and (not was_frozen or signum == signal.SIGKILL):
+        if can_freeze and (not was_frozen or signum == signals.SIGKILL):
             manager.thaw()

@@ -28,10 +28,13 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
 
 from dockyard.errors import DockyardError, SystemCallError
 from dockyard.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 # What a v2 "max" (or a v1 limit reported as unlimited) reads as, as runc reports it.
 UNLIMITED = 2**64 - 1

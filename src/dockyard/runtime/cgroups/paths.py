@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 
 from dockyard import errors
 from dockyard.errors import InvalidArgument, SystemCallError
@@ -60,6 +59,10 @@ class CgroupMount:
 
 
 def _unescape(field: str) -> str:
+    if "\\" not in field:
+        return field  # the usual case, without importing re on the container start path
+    import re
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-import signal
 import time
 
 from dockyard import errors
 from dockyard.errors import Conflict, InvalidArgument, SystemCallError, Unavailable
 from dockyard.oci.runtime_spec import Resources
+from dockyard.runtime import signals
 from dockyard.runtime.cgroups import convert, devices, devices_bpf, fs, paths, stats, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
@@ -292,7 +292,7 @@ class V2Manager:
     def kill_all(self, signum: int) -> None:
         """SIGKILL through cgroup.kill where the kernel has it (one write, no race with forks);
         any other signal, or an older kernel, goes through freeze/signal/thaw."""
-        if signum == signal.SIGKILL and fs.exists(self._path, "cgroup.kill"):
+        if signum == signals.SIGKILL and fs.exists(self._path, "cgroup.kill"):
             fs.write(self._path, "cgroup.kill", "1")
             return
         signal_all(self, signum, can_freeze=fs.exists(self._path, "cgroup.freeze"))

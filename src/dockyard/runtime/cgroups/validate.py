@@ -10,14 +10,13 @@ Docker's wording where they have one.
 
 from __future__ import annotations
 
-import re
-
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime.cgroups import convert, devices, host
 
-_PAGE_SIZE = re.compile(r"\d+(KB|MB|GB)")
-_UNIFIED_KEY = re.compile(r"[a-z_0-9]+\.[A-Za-z_0-9.]+")
+# Patterns for re.fullmatch, imported only when a spec has hugepage limits or unified keys.
+_PAGE_SIZE = r"\d+(KB|MB|GB)"
+_UNIFIED_KEY = r"[a-z_0-9]+\.[A-Za-z_0-9.]+"
 
 
 def _at_least(value: int | None, low: int, what: str) -> None:
@@ -90,7 +89,9 @@ def check(resources: Resources, version: int) -> None:
                 _at_least(td.rate, 0, f"{what} rate for device {td.major}:{td.minor}")
 
     for hp in resources.hugepage_limits:
-        if not _PAGE_SIZE.fullmatch(hp.page_size):
+        import re
+
+        if not re.fullmatch(_PAGE_SIZE, hp.page_size):
             raise InvalidArgument(f"invalid hugepage size {hp.page_size!r}: expected a size such as 2MB or 1GB")
         _at_least(hp.limit, 0, f"hugepage limit for {hp.page_size}")
 
@@ -109,7 +110,9 @@ def check(resources: Resources, version: int) -> None:
         if version != 2:
             raise InvalidArgument("unified resources require cgroup v2")
         for key in resources.unified:
-            if "/" in key or not _UNIFIED_KEY.fullmatch(key):
+            import re
+
+            if "/" in key or not re.fullmatch(_UNIFIED_KEY, key):
                 raise InvalidArgument(f"unified resource {key!r} must be a file name of the form CONTROLLER.PARAMETER")
 
 

@@ -25,13 +25,16 @@ Facts:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import Capabilities
 from dockyard.records import record, replace
 from dockyard.runtime import log
 from dockyard.runtime.linux import syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Index = capability number (include/uapi/linux/capability.h).
 NAMES: tuple[str, ...] = (

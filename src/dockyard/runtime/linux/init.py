@@ -17,13 +17,12 @@ Children never return into the runtime's code: every path ends in execve or os._
 from __future__ import annotations
 
 import os
-import signal
 import stat
 
 from dockyard.errors import DockyardError, SystemCallError
 from dockyard.oci.runtime_spec import IDMapping, Process, TimeOffset
 from dockyard.records import field, record
-from dockyard.runtime import log
+from dockyard.runtime import log, signals
 from dockyard.runtime.cgroups.base import Hierarchy
 from dockyard.runtime.linux import capabilities, namespaces, process_attrs, rlimits, rootfs
 from dockyard.runtime.linux import syscalls as sc
@@ -372,10 +371,7 @@ def _exec(launch: Launch, path: str, env: dict[str, str]) -> NoReturn:
         from dockyard.runtime.linux import seccomp
 
         seccomp.load(prepared.seccomp)
-    # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve, so give them back.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signals.reset_for_exec()
     sc.raw_syscall("close_range", 3 + launch.preserve_fds, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
     os.execve(path, prepared.process.args, env)
 

@@ -17,11 +17,14 @@ Facts:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from dockyard.errors import SystemCallError
 from dockyard.oci.runtime_spec import IDMapping, TimeOffset
 from dockyard.runtime.linux import syscalls as sc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Join order: the user namespace first (it grants the rights to join the others), mount last.
 JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")

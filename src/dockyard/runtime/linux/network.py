@@ -7,8 +7,8 @@ engine's job, done from outside the container.
 
 from __future__ import annotations
 
+import _socket
 import fcntl
-import socket
 import struct
 
 from dockyard.errors import SystemCallError
@@ -19,10 +19,13 @@ IFF_UP = 0x1
 
 
 def loopback_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            req = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH14x", b"lo", 0))
-            flags = struct.unpack("16sH14x", req)[1]
-            fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
-        except OSError as err:
-            raise SystemCallError.from_oserror("bring up loopback interface lo", err) from None
+    # _socket, not socket: see dockyard.runtime.sync.
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        req = fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", b"lo", 0))
+        flags = struct.unpack("16sH14x", req)[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    except OSError as err:
+        raise SystemCallError.from_oserror("bring up loopback interface lo", err) from None
+    finally:
+        sock.close()

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import errno
 import resource
-from collections.abc import Sequence
 
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import Rlimit
 from dockyard.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # The OCI names (runtime-spec config.md, POSIX platform process) -> the resource numbers of this host.
 RESOURCES: dict[str, int] = {

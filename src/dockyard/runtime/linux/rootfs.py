@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
 
 from dockyard.errors import InvalidArgument, SystemCallError
 from dockyard.oci.runtime_spec import Device
@@ -28,6 +27,10 @@ from dockyard.runtime.linux import syscalls as sc
 from dockyard.runtime.linux.mounts import locked_flags
 from dockyard.runtime.linux.paths import mkdir_all, secure_join
 from dockyard.runtime.specconv import Config, MountEntry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Flags that a first bind mount ignores and that need a remount to take effect.
 _BIND_IGNORED = ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
