@@ -287,3 +287,19 @@ def test_load_docker_25_style_archive(images: ImageService, busybox: str, tmp_pa
     with ImageService(tmp_path / "other") as other:
         result = other.load(io.BytesIO(out.getvalue()))
         assert result.image_ids == [busybox] and result.messages == ["Loaded image: busybox:latest"]
+
+
+def test_file_errors_are_dockyard_errors(images: ImageService, busybox: str, tmp_path: Path) -> None:
+    from dockyard.errors import AlreadyExists, SystemCallError
+
+    with pytest.raises(NotFound, match="no such file or directory"):
+        images.load(tmp_path / "absent.tar")
+    with pytest.raises(SystemCallError, match=r"create .*/no/such/dir/out\.tar: no such file or directory"):
+        images.save(["busybox"], tmp_path / "no" / "such" / "dir" / "out.tar")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(AlreadyExists, match="exists and is not an empty directory"):
+        images.save_oci_layout(["busybox"], tmp_path / "full")
+    with pytest.raises(NotFound, match="No such image: nothere:latest"):
+        images.save(["nothere"], tmp_path / "out.tar")
+    assert not (tmp_path / "out.tar").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

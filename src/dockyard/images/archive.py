@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import InvalidArgument, NotFound, SystemCallError
 from dockyard.errors import NotImplemented as Unsupported
 from dockyard.images import reference as refs
 from dockyard.images.ingest import Ingest, Moved
@@ -163,7 +163,13 @@ def load(store: ImageStore, src: BinaryIO | Path) -> LoadResult:
         return load_layout_dir(store, src)
     with Ingest(store, "load") as ingest:
         if isinstance(src, Path):
-            with src.open("rb") as f:
+            try:
+                f = src.open("rb")
+            except FileNotFoundError:
+                raise NotFound(f"open {src}: no such file or directory") from None
+            except OSError as err:
+                raise SystemCallError.from_oserror(f"open {src}", err) from err
+            with f:
                 contents = read_archive(ingest, f)
         else:
             contents = read_archive(ingest, src)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
+from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, SystemCallError
 from dockyard.images import reference as refs
 from dockyard.images.archive import ArchiveContents, LoadResult, SaveItem, load_messages, resolve_save_names
 from dockyard.images.ingest import Ingest
@@ -242,8 +242,11 @@ def save_layout_dir(store: ImageStore, names: Sequence[str], dest: Path) -> None
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
             raise AlreadyExists(f"{dest}: exists and is not an empty directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as err:
+        raise SystemCallError.from_oserror(f"create {dest}", err) from err
     try:
         for digest in [*plan.stored, *plan.made]:
             (tmp / "blobs" / Digest.parse(digest).algorithm).mkdir(parents=True, exist_ok=True)
@@ -261,8 +264,10 @@ def save_layout_dir(store: ImageStore, names: Sequence[str], dest: Path) -> None
             dest.rmdir()
         os.rename(tmp, dest)
         fsync_dir(dest.parent)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise SystemCallError.from_oserror(f"write OCI layout {dest}", err) from err
         raise
     with suppress(OSError):
         os.chmod(dest, 0o755)

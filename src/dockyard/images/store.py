@@ -183,11 +183,7 @@ class ImageStore:
             return self._image_or(f"sha256:{text}", text)
         if text.startswith("sha256:") and refs.is_full_id(text[7:]):
             return self._image_or(text, text)
-        try:
-            ref = refs.parse_normalized(text)
-        except InvalidArgument as err:
-            raise InvalidArgument(str(err)) from None
-        found = self.get_ref(ref)
+        found = self.get_ref(refs.parse_normalized(text))
         if found is not None:
             return self.image(found.image_id)
         image_id = self.search_id(text)

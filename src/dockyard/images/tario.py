@@ -166,7 +166,10 @@ class TarWriter:
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
-            self._out.write(data)
+            try:
+                self._out.write(data)
+            except OSError as err:
+                raise SystemCallError.from_oserror("write image archive", err) from err
             return
         view = memoryview(data)
         while view:
@@ -216,7 +219,7 @@ class TarWriter:
                         data = src.read(min(CHUNK, left))
                         if not data:
                             raise SystemCallError(f"copy {path}: file shorter than {size} bytes", 0)
-                        self._out.write(data)
+                        self._write(data)
                         left -= len(data)
         except OSError as err:
             raise SystemCallError.from_oserror(f"copy {path} into image archive", err) from err
@@ -240,7 +243,10 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """A file to write that appears at `path` only when the block ends without error: a temporary
     file beside it, fsynced, renamed over `path`, the directory fsynced. Removed on error."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise SystemCallError.from_oserror(f"create {path}", err) from err
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -249,9 +255,11 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.rename(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as err:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise SystemCallError.from_oserror(f"write {path}", err) from err
         raise
 
 
