@@ -1,0 +1,1 @@
+"""One module per verb family; main.py imports only the one a command needs."""
