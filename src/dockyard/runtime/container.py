@@ -18,7 +18,7 @@ from dockyard.records import record, replace
 from dockyard.runtime import cgroups, cjson, log, signals
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
-from dockyard.runtime.specconv import convert, load_spec
+from dockyard.runtime.specconv import convert, load_config
 from dockyard.runtime.state import (
     State,
     StateDir,
@@ -102,10 +102,14 @@ class Runtime:
         `console` is an already connected console socket (used by `run` to proxy a terminal itself).
         """
         bundle = os.path.abspath(bundle)
+        spec, raw = load_config(bundle)
+        return self._create(container_id, bundle, spec, raw, opts, console)
+
+    def _create(self, container_id: str, bundle: str, spec: Spec, raw: dict[str, Any], opts: CreateOptions,
+                console: Any) -> State:
         statedir = self._dir(container_id)
         if statedir.exists():
             raise Conflict(f"container with id exists: {container_id}")
-        spec = load_spec(bundle)
         config = convert(container_id, bundle, spec, no_pivot=opts.no_pivot,
                          no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
         if "mount" not in config.namespaces:
@@ -137,7 +141,7 @@ class Runtime:
                     console=console, fifo_fd=fifo_fd, preserve_fds=config.preserve_fds,
                     uid_mappings=spec.linux.uid_mappings, time_offsets=spec.linux.time_offsets,
                 )
-                state = self._launch_init(launch, spec, manager, undo, statedir)
+                state = self._launch_init(launch, spec, raw, manager, undo)
             finally:
                 os.close(fifo_fd)
                 for fd in ns_fds.values():
@@ -159,8 +163,8 @@ class Runtime:
         manager.create(replace(spec.linux.resources or Resources(), devices=device_rules))
         return manager
 
-    def _launch_init(self, launch: init_mod.Launch, spec: Spec, manager: CgroupManager, undo: _Undo,
-                     statedir: StateDir) -> State:
+    def _launch_init(self, launch: init_mod.Launch, spec: Spec, raw: dict[str, Any], manager: CgroupManager,
+                     undo: _Undo) -> State:
         assert launch.config is not None
         config = launch.config
         parent, c1 = self._fork(launch)
@@ -169,7 +173,7 @@ class Runtime:
             undo.pid = pid
             state = State(
                 id=config.id, bundle=config.bundle, rootfs=config.rootfs, pid=pid,
-                pid_start=process_start_time(pid) or 0, created=timestamp(), config=_raw_config(config.bundle),
+                pid_start=process_start_time(pid) or 0, created=timestamp(), config=raw,
                 cgroup_paths=manager.paths(), namespace_paths=namespaces.proc_paths(pid, config.namespaces),
                 own_pid_namespace=config.new_namespace("pid"), owner=_owner(),
             )
@@ -251,11 +255,13 @@ class Runtime:
 
         # Become the init's parent once C1 exits, so we can wait for it.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        bundle = os.path.abspath(bundle)
+        spec, raw = load_config(bundle)
         local_tty = console = None
-        if not opts.console_socket and _spec_wants_terminal(bundle):
+        if not opts.console_socket and spec.process is not None and spec.process.terminal:
             local_tty, console = _socketpair()
         try:
-            state = self.create(container_id, bundle, opts, console=console)
+            state = self._create(container_id, bundle, spec, raw, opts, console)
         finally:
             if console is not None:
                 console.close()
@@ -511,17 +517,6 @@ def _systemd_to_path(cgroups_path: str, container_id: str) -> str:
         return cgroups_path
     slice_, prefix, name = parts
     return f"/{slice_ or 'system.slice'}/{prefix}-{name or container_id}.scope"
-
-
-def _raw_config(bundle: str) -> dict[str, Any]:
-    with open(os.path.join(bundle, "config.json"), "rb") as f:
-        doc: dict[str, Any] = cjson.loads(f.read())
-    return doc
-
-
-def _spec_wants_terminal(bundle: str) -> bool:
-    process = _raw_config(os.path.abspath(bundle)).get("process") or {}
-    return bool(process.get("terminal"))
 
 
 def _owner() -> str:

@@ -16,6 +16,10 @@ from dockyard.runtime import cjson
 from dockyard.runtime.linux import mounts as m
 from dockyard.runtime.linux import syscalls as sc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 @record
 class MountEntry:
@@ -77,7 +81,8 @@ class Config:
         return not any(mnt.destination == "/dev" and mnt.options.is_bind for mnt in self.mounts)
 
 
-def load_spec(bundle: str) -> Spec:
+def load_config(bundle: str) -> tuple[Spec, dict[str, Any]]:
+    """The bundle's config.json: typed, and as read (the state keeps the latter for later commands)."""
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -90,7 +95,7 @@ def load_spec(bundle: str) -> Spec:
         doc = cjson.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise InvalidArgument(f"config.json: invalid JSON: {err}") from None
-    return Spec.from_json(doc)
+    return Spec.from_json(doc), doc
 
 
 def _rootfs(bundle: str, spec: Spec) -> str:

@@ -101,9 +101,27 @@ def parse_mountinfo(text: str, known: set[str]) -> list[CgroupMount]:
     return found
 
 
+# What this process reads once: the cgroup hierarchies and controllers do not change while a
+# runtime command runs, and every manager operation would otherwise parse mountinfo again.
+_mountinfo: list[str] = []
+_controllers: list[set[str]] = []
+
+
+def _self_mountinfo() -> str:
+    if not _mountinfo:
+        _mountinfo.append(_read("/proc/self/mountinfo"))
+    return _mountinfo[0]
+
+
+def _controllers_once() -> set[str]:
+    if not _controllers:
+        _controllers.append(_known_controllers())
+    return _controllers[0]
+
+
 def mounts() -> list[CgroupMount]:
     """This mount namespace's cgroup mounts; one per hierarchy, preferring those under /sys/fs/cgroup."""
-    every = parse_mountinfo(_read("/proc/self/mountinfo"), _known_controllers())
+    every = parse_mountinfo(_self_mountinfo(), _controllers_once())
     # A hierarchy can be mounted twice (bind mounts, a container's view); keep one of each,
     # preferring the canonical place, and the last mount there (it hides earlier ones).
     chosen: dict[tuple[int, tuple[str, ...]], CgroupMount] = {}
@@ -125,7 +143,7 @@ def _canonical(m: CgroupMount) -> int:
 
 def cgroup_version() -> int:
     """2 when cgroup2 is mounted at /sys/fs/cgroup (unified mode), else 1 (v1 or hybrid)."""
-    at_root = [m for m in parse_mountinfo(_read("/proc/self/mountinfo"), set()) if m.mountpoint == CGROUP_ROOT]
+    at_root = [m for m in parse_mountinfo(_self_mountinfo(), set()) if m.mountpoint == CGROUP_ROOT]
     if at_root:
         return at_root[-1].version
     # Not a cgroup mount itself: the v1 (or hybrid) tmpfs layout, if anything is there at all.

@@ -30,7 +30,7 @@ from dockyard import errors
 from dockyard.errors import Conflict, InvalidArgument, SystemCallError, Unavailable
 from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime import signals
-from dockyard.runtime.cgroups import convert, devices, devices_bpf, fs, paths, stats, validate
+from dockyard.runtime.cgroups import convert, devices, fs, paths, stats, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
 
@@ -141,6 +141,8 @@ class V2Manager:
         if net is not None and (net.class_id is not None or net.priorities):
             raise errors.NotImplemented("network classID and priorities need the cgroup v1 net_cls and net_prio controllers")
         if resources.devices:
+            from dockyard.runtime.cgroups import devices_bpf  # only where v2 filters devices
+
             devices_bpf.program(devices.target(resources.devices))
 
     @staticmethod
@@ -249,6 +251,8 @@ class V2Manager:
         target = devices.target(resources.devices) if resources.devices else None
         fs.apply_writes(typed)
         if target is not None:
+            from dockyard.runtime.cgroups import devices_bpf
+
             devices_bpf.apply(self._path, target)
         fs.apply_writes(unified)
 
