@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import table  # noqa: E402
+from bench.common import table
 
-SUITES = ["bench.runtime", "bench.layers", "bench.images"]
+SUITES = ["bench.runtime", "bench.layers", "bench.images", "bench.cli", "bench.daemon", "bench.build"]
 
 
 def main() -> int:
