@@ -18,13 +18,7 @@ from typing import Any
 import pytest
 
 from dockyard.images import ImageService
-
-
-def unmount_below(path: Path) -> None:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for point in sorted((p for p in points if p == str(path) or p.startswith(f"{path}/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+from tests.helpers.dockerd import _unmount_below as unmount_below
 
 
 @pytest.fixture(autouse=True)

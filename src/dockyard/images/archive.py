@@ -46,7 +46,7 @@ from dockyard.oci import decode as d
 from dockyard.oci import gojson
 from dockyard.oci import media_types as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.image_spec import ContainerConfig, Descriptor, ImageConfig, Manifest, Timestamp, chain_ids
+from dockyard.oci.image_spec import ContainerConfig, Descriptor, ImageConfig, Timestamp, chain_ids
 
 SMALL_FILE_LIMIT = 16 << 20  # a JSON file of an archive larger than this is refused
 SMALL_FILES_TOTAL = 256 << 20
@@ -219,9 +219,9 @@ def _stage_docker_archive(ingest: Ingest, contents: ArchiveContents) -> tuple[li
     for i, raw in enumerate(items):
         where = f"manifest.json[{i}]"
         item = d.obj(raw, where)
-        config_bytes = contents.read(d.required_string(item, "Config", where), f"{where}.Config", ingest.store)
-        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-        config = ImageConfig.from_bytes(config_bytes, f"image config {image_id}")
+        config_path = d.required_string(item, "Config", where)
+        config_bytes = contents.read(config_path, f"{where}.Config", ingest.store)
+        config = ImageConfig.from_bytes(config_bytes, f"image config {config_path}")
         if config.os and config.os != "linux":
             raise InvalidArgument(f"cannot load {config.os} image on linux")
         layer_paths = d.strings(item, "Layers", where)
@@ -232,16 +232,10 @@ def _stage_docker_archive(ingest: Ingest, contents: ArchiveContents) -> tuple[li
         for n, (path, diff_id) in enumerate(zip(layer_paths, config.rootfs.diff_ids, strict=True)):
             digest, size = contents.blob(path, f"{where}.Layers[{n}]")
             layers.append(Descriptor(_layer_media_type(ingest.store, digest, diff_id, n), digest, size))
-        ingest.write_bytes(config_bytes, expected=image_id)
-        manifest = Manifest(Descriptor(mt.DOCKER_CONFIG, image_id, len(config_bytes)), layers, mt.DOCKER_MANIFEST)
-        manifest_bytes = manifest.to_bytes()
-        manifest_digest, _ = ingest.write_bytes(manifest_bytes, expected="sha256:" + hashlib.sha256(manifest_bytes).hexdigest())
-        target = Descriptor(mt.DOCKER_MANIFEST, manifest_digest, len(manifest_bytes))
-        size = ingest.unpack(manifest, config)
+        image_id, target = ingest.add_image(config_bytes, config, layers, docker_types=True)
         parent = d.string(item, "Parent", where)
         if parent:
             parents[image_id] = parent
-        ingest.stage_image(image_id, target, size)
         image_ids.append(image_id)
         for tag in d.strings(item, "RepoTags", where):
             ref = refs.parse_normalized(tag)

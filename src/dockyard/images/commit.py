@@ -15,7 +15,6 @@ as created_by, `empty_layer` when the diff is empty (the layer is then not added
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from contextlib import suppress
@@ -35,7 +34,6 @@ from dockyard.oci.image_spec import (
     Descriptor,
     History,
     ImageConfig,
-    Manifest,
     Platform,
     RootFS,
     Timestamp,
@@ -53,21 +51,6 @@ def _target_ref(repo: str, tag: str, what: str) -> refs.Reference | None:
     return refs.parse_tag_target(str(ref))
 
 
-def _store_image(ingest: Ingest, config: ImageConfig, layers: list[Descriptor], docker_types: bool,
-                 parent: str = "") -> tuple[str, Descriptor]:
-    """Write config and manifest, unpack, stage; the image id and its manifest's descriptor."""
-    config_bytes = config.to_bytes()
-    image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-    ingest.write_bytes(config_bytes, expected=image_id)
-    manifest = Manifest(Descriptor(mt.DOCKER_CONFIG if docker_types else mt.OCI_CONFIG, image_id, len(config_bytes)),
-                        layers, mt.DOCKER_MANIFEST if docker_types else mt.OCI_MANIFEST)
-    manifest_bytes = manifest.to_bytes()
-    digest, size = ingest.write_bytes(manifest_bytes, expected="sha256:" + hashlib.sha256(manifest_bytes).hexdigest())
-    target = Descriptor(manifest.media_type, digest, size)
-    ingest.stage_image(image_id, target, ingest.unpack(manifest, config), parent)
-    return image_id, target
-
-
 def import_rootfs(store: ImageStore, src: BinaryIO, *, repo: str = "", tag: str = "", changes: Sequence[str] = (),
                   message: str = "", source: str = "-", platform: Platform | None = None) -> str:
     """`docker import`: a root filesystem tar (plain, gzip or zstd) as a one-layer image; its id."""
@@ -83,7 +66,8 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, repo: str = "", tag: str 
             architecture=platform.architecture, os=platform.os, variant=platform.variant, created=created,
             comment=message, config=config, rootfs=RootFS("layers", [diff_id]),
             history=[History(created=created, comment=message)])
-        image_id, target = _store_image(ingest, image_config, [Descriptor(mt.DOCKER_LAYER, diff_id, size)], True)
+        image_id, target = ingest.add_image(image_config.to_bytes(), image_config,
+                                            [Descriptor(mt.DOCKER_LAYER, diff_id, size)], docker_types=True)
         if new_ref is not None:
             ingest.stage_ref(new_ref, image_id, target)
         ingest.commit()
@@ -174,7 +158,7 @@ def commit(store: ImageStore, *, container_id: str, snapshot_key: str, image_id:
             os_version=parent.os_version, os_features=list(parent.os_features), created=created, author=author,
             container=container_id, container_config=container_config, config=new_config,
             rootfs=RootFS("layers", diff_ids), history=[*parent.history, history])
-        new_id, target = _store_image(ingest, image_config, layers, docker_types, parent=image_id)
+        new_id, target = ingest.add_image(image_config.to_bytes(), image_config, layers, docker_types, parent=image_id)
         if new_ref is not None:
             ingest.stage_ref(new_ref, new_id, target)
         ingest.commit()

@@ -2,12 +2,11 @@
 names published in one transaction; or, on any failure, nothing left behind.
 
     with Ingest(store, "load") as ingest:
-        digest, size = ingest.write_stream(stream)              # hashed as written, pinned
-        ingest.write_bytes(config_bytes, expected=config_digest)
-        size = ingest.unpack(manifest, config)                 # one snapshot per chain id
-        ingest.stage_image(config_digest, manifest_descriptor, size)
-        ingest.stage_ref(reference, config_digest, target)
-        moved = ingest.commit()                                # images + refs in one transaction
+        digest, size = ingest.write_stream(layer_stream)    # a layer blob: hashed as written, pinned
+        # config and manifest stored, layers unpacked (one snapshot per chain id), image staged:
+        image_id, target = ingest.add_image(config_bytes, config, layers, docker_types=True)
+        ingest.stage_ref(reference, image_id, target)
+        moved = ingest.commit()                             # images + refs in one transaction
     # an exception inside the block (or no commit) removes every blob and snapshot that only this
     # ingest had added
 
@@ -18,6 +17,7 @@ the same transaction that adds the images that now hold those resources.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 import time
@@ -103,8 +103,9 @@ class Ingest:
             info = w.commit()
         return str(info.digest), info.size
 
-    def write_bytes(self, data: bytes, expected: str | None = None) -> tuple[str, int]:
-        return self.write_stream(io.BytesIO(data), expected, len(data) if expected else None)
+    def write_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store a small blob (a config, a manifest) unless it is there already; (digest, size)."""
+        return self.write_stream(io.BytesIO(data), "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
     # --- layers -----------------------------------------------------------------------------
 
@@ -172,6 +173,18 @@ class Ingest:
                          (chain_id, diff_id, parent, counter.size))
 
     # --- images and names -------------------------------------------------------------------
+
+    def add_image(self, config_bytes: bytes, config: ImageConfig, layers: list[Descriptor], docker_types: bool,
+                  parent: str = "") -> tuple[str, Descriptor]:
+        """Store a config (its bytes as given) and a manifest of it and `layers` (Docker schema 2 or
+        OCI media types), unpack the layers and stage the image; its id and manifest descriptor."""
+        image_id, _ = self.write_bytes(config_bytes)
+        manifest = Manifest(Descriptor(mt.DOCKER_CONFIG if docker_types else mt.OCI_CONFIG, image_id, len(config_bytes)),
+                            layers, mt.DOCKER_MANIFEST if docker_types else mt.OCI_MANIFEST)
+        digest, size = self.write_bytes(manifest.to_bytes())
+        target = Descriptor(manifest.media_type, digest, size)
+        self.stage_image(image_id, target, self.unpack(manifest, config), parent)
+        return image_id, target
 
     def stage_image(self, image_id: str, manifest: Descriptor, size: int, parent: str = "") -> None:
         self._images[image_id] = _StagedImage(image_id, manifest, size, parent)
