@@ -9,6 +9,7 @@ import json
 import os
 import tarfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -123,9 +124,9 @@ def test_index_without_this_platform(images: ImageService, busybox: str, tmp_pat
     layout = tmp_path / "layout"
     images.save_oci_layout(["busybox"], layout)
     index = json.loads((layout / "index.json").read_text())
-    inner = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
-        {**index["manifests"][0], "annotations": None, "platform": {"architecture": "s390x", "os": "linux"}}]}
-    inner["manifests"][0].pop("annotations")
+    entry = {k: v for k, v in index["manifests"][0].items() if k != "annotations"}
+    inner = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{**entry, "platform": {"architecture": "s390x", "os": "linux"}}]}
     data = json.dumps(inner).encode()
     (layout / "blobs" / "sha256" / sha256(data)[7:]).write_bytes(data)
     index["manifests"] = [{"mediaType": inner["mediaType"], "digest": sha256(data), "size": len(data)}]
@@ -134,7 +135,7 @@ def test_index_without_this_platform(images: ImageService, busybox: str, tmp_pat
         _expect_failure(other, layout, "no manifest for linux/amd64", NotFound)
 
 
-ARCHIVE_ERRORS = {
+ARCHIVE_ERRORS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "config-outside": (lambda a: rewrite_tar(a, lambda i, d: d.replace(b'"Config": "', b'"Config": "../../../etc/')
                                              if i.name == "manifest.json" else d), "points outside the archive"),
     "missing-layer": (lambda a: rewrite_tar(a, lambda i, d: None if i.name.endswith("layer.tar") else d),

@@ -30,7 +30,7 @@ from dockyard.images.reference import parse_tag_target
 from dockyard.oci.image_spec import ContainerConfig
 from dockyard.snapshots import mount_all, unmount_all
 from tests.helpers.dockerd import Dockerd, running_dockerd
-from tests.images.conftest import unmount_below
+from tests.helpers.dockerd import _unmount_below as unmount_below
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -152,10 +152,10 @@ def test_history_matches_docker(dockerd: Dockerd, loaded: ImageService, name: st
 
 
 def test_image_list_matches_docker(dockerd: Dockerd, loaded: ImageService) -> None:
-    for query, kwargs in (("", {}), ("?all=1", {"all": True})):
+    for query, all_ in (("", False), ("?all=1", True)):
         status, theirs = api(dockerd, "GET", "/images/json" + query)
         assert status == 200
-        ours = loaded.list_images(**kwargs)
+        ours = loaded.list_images(all=all_)
         assert sorted(ours, key=lambda i: i["Id"]) == sorted(theirs, key=lambda i: i["Id"])
         assert [i["Created"] for i in ours] == sorted((i["Created"] for i in ours), reverse=True)
 
