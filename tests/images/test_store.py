@@ -303,3 +303,12 @@ def test_file_errors_are_dockyard_errors(images: ImageService, busybox: str, tmp
     with pytest.raises(NotFound, match="No such image: nothere:latest"):
         images.save(["nothere"], tmp_path / "out.tar")
     assert not (tmp_path / "out.tar").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_missing_layers_are_unpacked_again(images: ImageService, busybox: str) -> None:
+    top = images.rootfs_parent("busybox")
+    assert top is not None
+    images.snapshotter.remove(top)
+    assert images.rootfs_parent("busybox") == top
+    assert images.snapshotter.stat(top).kind.value == "committed"
+    assert images.inspect("busybox")["Size"] == images.list_images()[0]["Size"]

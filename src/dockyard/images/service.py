@@ -27,6 +27,7 @@ from dockyard.images import archive, commit, oci_layout
 from dockyard.images import reference as refs
 from dockyard.images.archive import LoadResult
 from dockyard.images.gc import GCResult, collect
+from dockyard.images.ingest import Ingest
 from dockyard.images.remove import ImageUse, InUse, Remover
 from dockyard.images.store import Image, ImageStore, Ref
 from dockyard.images.tario import atomic_output
@@ -89,10 +90,18 @@ class ImageService:
         return self.store.config(self.resolve(name).id)
 
     def rootfs_parent(self, name: str) -> str | None:
-        """The committed snapshot (chain id) a container of this image is prepared on; None for an
-        image without layers."""
+        """The committed snapshot (chain id) a container of this image is prepared on, unpacked
+        again from the image's blobs if it went missing; None for an image without layers."""
         image = self.resolve(name)
-        return self.store.top_layer(image.id)
+        top = self.store.top_layer(image.id)
+        if top is not None:
+            try:
+                self.snapshotter.stat(top)
+            except NotFound:
+                with Ingest(self.store, "unpack") as ingest:
+                    ingest.unpack(self.store.manifest(image), self.store.config(image.id))
+                    ingest.commit()
+        return top
 
     def driver_name(self) -> str:
         return "overlayfs" if type(self.snapshotter).__name__.startswith("Overlay") else "native"
