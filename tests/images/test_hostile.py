@@ -132,7 +132,7 @@ def test_index_without_this_platform(images: ImageService, busybox: str, tmp_pat
     index["manifests"] = [{"mediaType": inner["mediaType"], "digest": sha256(data), "size": len(data)}]
     (layout / "index.json").write_text(json.dumps(index))
     with ImageService(tmp_path / "other") as other:
-        _expect_failure(other, layout, "no manifest for linux/amd64", NotFound)
+        _expect_failure(other, layout, "no matching manifest for linux/amd64 in the manifest list entries", NotFound)
 
 
 ARCHIVE_ERRORS: dict[str, tuple[Callable[[bytes], bytes], str]] = {

@@ -142,7 +142,7 @@ def _stage_target(ingest: Ingest, target: Descriptor, blobs: _Blobs, what: str) 
         index = Index.from_bytes(store.read_blob(desc.digest), desc.media_type, f"index {desc.digest}")
         chosen = index.select(store.platform)
         if chosen is None:
-            raise NotFound(f"{what}: no manifest for {store.platform} in index {desc.digest}")
+            raise NotFound(f"{what}: no matching manifest for {store.platform} in the manifest list entries (index {desc.digest})")
         desc, what = chosen, f"index {desc.digest}"
     else:
         raise InvalidArgument(f"{what}: indexes nested too deeply")

@@ -24,12 +24,10 @@ from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.images import reference as refs
 from dockyard.images.reference import Reference
 from dockyard.metadata import Leases, MetadataDB
-from dockyard.oci import media_types as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import (
     Descriptor,
     ImageConfig,
-    Index,
     Manifest,
     Platform,
     Timestamp,
@@ -131,24 +129,6 @@ class ImageStore:
         return Manifest.from_bytes(self.read_blob(image.manifest.digest), image.manifest.media_type,
                                    f"manifest {image.manifest.digest}")
 
-    def select_manifest(self, target: Descriptor) -> Descriptor:
-        """The manifest for this host's platform that `target` (a manifest or an index) leads to."""
-        seen = 0
-        while target.media_type in mt.INDEXES:
-            seen += 1
-            if seen > 8:
-                raise InvalidArgument(f"index {target.digest}: nested too deeply")
-            index = Index.from_bytes(self.read_blob(target.digest), target.media_type, f"index {target.digest}")
-            chosen = index.select(self.platform)
-            if chosen is None:
-                platforms = ", ".join(str(m.platform) for m in index.manifests if m.platform) or "none"
-                raise NotFound(f"no matching manifest for {self.platform} in the manifest list entries "
-                               f"(index {target.digest} has: {platforms})")
-            target = chosen
-        if target.media_type not in mt.MANIFESTS:
-            raise InvalidArgument(f"{target.digest}: unsupported media type {target.media_type!r}")
-        return target
-
     # --- images -----------------------------------------------------------------------------
 
     def image(self, image_id: str) -> Image:
@@ -213,10 +193,6 @@ class ImageStore:
                 if row is not None:
                     out[chain_id] = row[0]
             return out
-
-    def set_parent(self, image_id: str, parent: str) -> None:
-        with self.db.transaction("set parent image") as conn:
-            conn.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
 
     # --- names ------------------------------------------------------------------------------
 

@@ -263,11 +263,6 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    with atomic_output(path, mode) as f:
-        f.write(data)
-
-
 def copy_stream(src: BinaryIO, write: Callable[[bytes], object], limit: int | None = None) -> int:
     """Copy `src` to `write` in 1 MiB chunks (at most `limit` bytes); the number of bytes copied."""
     total = 0

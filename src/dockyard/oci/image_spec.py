@@ -214,13 +214,6 @@ def host_platform() -> Platform:
     return Platform(_host.machine() or "amd64", "linux").normalized()
 
 
-def platform_matches(want: Platform, have: Platform) -> bool:
-    """Whether an image for `have` runs on `want` (same os and architecture; the variant equal, or
-    the wanted one unset)."""
-    w, h = want.normalized(), have.normalized()
-    return w.os == h.os and w.architecture == h.architecture and (not w.variant or w.variant == h.variant)
-
-
 # --- descriptors, manifests, indexes ------------------------------------------------------------
 
 
@@ -388,21 +381,6 @@ class Index:
             rank = 0 if h.variant == w.variant else 1 if not h.variant else 2
             ranked.append((rank, position, m))
         return min(ranked, key=lambda r: (r[0], r[1]))[2] if ranked else None
-
-
-def sniff_media_type(data: bytes) -> str:
-    """The media type a JSON manifest or index declares, or the one its shape implies."""
-    top = _load(data, "manifest")
-    if not isinstance(top, dict):
-        raise InvalidArgument("manifest: expected an object")
-    declared = top.get("mediaType")
-    if isinstance(declared, str) and declared:
-        return declared
-    if "manifests" in top:
-        return mt.OCI_INDEX
-    if "config" in top:
-        return mt.OCI_MANIFEST
-    raise InvalidArgument("manifest: neither an image manifest nor an index")
 
 
 # --- image config -------------------------------------------------------------------------------

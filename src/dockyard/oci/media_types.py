@@ -47,7 +47,6 @@ _LAYER_COMPRESSION = {
     DOCKER_LAYER_ZSTD: "zstd",
     DOCKER_FOREIGN_LAYER_GZIP: "gzip",
 }
-LAYERS = frozenset(_LAYER_COMPRESSION)
 
 
 def is_layer(media_type: str) -> bool:
@@ -58,9 +57,3 @@ def layer_compression(media_type: str) -> str:
     """The compression of a layer blob of this type: "", "gzip" or "zstd"; KeyError if not a layer."""
     return _LAYER_COMPRESSION[media_type]
 
-
-def layer_type(compression: str, oci: bool) -> str:
-    """The layer media type for a compression ("", "gzip", "zstd") in the OCI or the Docker family."""
-    if oci:
-        return {"": OCI_LAYER, "gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD}[compression]
-    return {"": DOCKER_LAYER, "gzip": DOCKER_LAYER_GZIP, "zstd": DOCKER_LAYER_ZSTD}[compression]
