@@ -102,7 +102,8 @@ def _name_of(desc: Descriptor) -> Reference | None:
     return ref.tag_name_only()
 
 
-def _stage(ingest: Ingest, index_bytes: bytes, layout_bytes: bytes | None, blobs: _Blobs) -> tuple[list[str], dict[str, list[Reference]]]:
+def _stage(ingest: Ingest, index_bytes: bytes, layout_bytes: bytes | None,
+           blobs: _Blobs) -> tuple[list[str], dict[str, list[Reference]]]:
     if layout_bytes is None:
         raise InvalidArgument("OCI layout: no oci-layout file")
     try:
@@ -142,7 +143,8 @@ def _stage_target(ingest: Ingest, target: Descriptor, blobs: _Blobs, what: str) 
         index = Index.from_bytes(store.read_blob(desc.digest), desc.media_type, f"index {desc.digest}")
         chosen = index.select(store.platform)
         if chosen is None:
-            raise NotFound(f"{what}: no matching manifest for {store.platform} in the manifest list entries (index {desc.digest})")
+            raise NotFound(f"{what}: no matching manifest for {store.platform} in the manifest list entries "
+                           f"(index {desc.digest})")
         desc, what = chosen, f"index {desc.digest}"
     else:
         raise InvalidArgument(f"{what}: indexes nested too deeply")
