@@ -6,7 +6,7 @@ re-exports them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["BindOptions", "MountSpec", "TmpfsOptions", "VolumeOptions"]
@@ -29,9 +29,9 @@ class BindOptions:
 @dataclass
 class VolumeOptions:
     no_copy: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] | None = None
     driver_name: str = ""
-    driver_options: dict[str, str] = field(default_factory=dict)
+    driver_options: dict[str, str] | None = None
     has_driver_config: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -76,6 +76,28 @@ class MountSpec:
     bind_options: BindOptions | None = None
     volume_options: VolumeOptions | None = None
     tmpfs_options: TmpfsOptions | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> MountSpec:
+        """Read back what `to_json` wrote (trusted: the engine's own records; the API's input goes
+        through engine.config's checked decoder)."""
+        bind = d.get("BindOptions")
+        vol = d.get("VolumeOptions")
+        tmp = d.get("TmpfsOptions")
+        volume_options = None
+        if vol is not None:
+            driver = vol.get("DriverConfig")
+            volume_options = VolumeOptions(no_copy=bool(vol.get("NoCopy")), labels=vol.get("Labels"),
+                                           driver_name=(driver or {}).get("Name", ""),
+                                           driver_options=(driver or {}).get("Options"),
+                                           has_driver_config=driver is not None)
+        return cls(
+            type=d.get("Type", ""), source=d.get("Source", ""), target=d.get("Target", ""),
+            read_only=bool(d.get("ReadOnly")), consistency=d.get("Consistency", ""),
+            bind_options=None if bind is None else BindOptions(bind.get("Propagation", ""), bool(bind.get("NonRecursive"))),
+            volume_options=volume_options,
+            tmpfs_options=None if tmp is None else TmpfsOptions(int(tmp.get("SizeBytes", 0)), int(tmp.get("Mode", 0))),
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
