@@ -362,3 +362,44 @@ def test_bad_input_gives_a_clear_error_and_leaves_nothing(runtime: RuntimeCLI, b
 
     assert cgroup_dirs(bundle.linux["cgroupsPath"]) == []
     assert Path("/proc/self/mountinfo").read_text().count("\n") == mounts_before
+
+
+def test_idmapped_bind_mount(runtime: RuntimeCLI, bundle: Bundle, tmp_path: Path) -> None:
+    # The kernel's (and the spec's) direction: ids on the source filesystem (containerID) are shown
+    # at the mount as hostID. Host root's files appear owned by 1000, and what uid 1000 writes
+    # there lands on disk as root's.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "owned-by-root").write_text("x")
+    bundle.config["mounts"].append({
+        "destination": "/mapped", "type": "bind", "source": str(shared), "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+    })
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    out = run_out(runtime, bundle, "stat -c '%u:%g' /mapped/owned-by-root /mapped; touch /mapped/new && echo wrote")
+    assert out.split() == ["1000:1000", "1000:1000", "wrote"]
+    assert (shared / "new").stat().st_uid == 0 and (shared / "new").stat().st_gid == 0
+
+
+def test_idmap_needs_mappings(runtime: RuntimeCLI, bundle: Bundle, tmp_path: Path) -> None:
+    bundle.config["mounts"].append({"destination": "/m", "type": "bind", "source": str(tmp_path),
+                                    "options": ["rbind", "idmap"]})
+    bundle.write()
+    result = runtime("run", "-b", str(bundle.path), "c1")
+    assert result.returncode == 1 and b"idmap needs uidMappings and gidMappings" in result.stderr
+
+
+def test_session_keyring(runtime: RuntimeCLI, bundle: Bundle) -> None:
+    bundle.linux["maskedPaths"].remove("/proc/keys")
+    assert "_ses.c1" in run_out(runtime, bundle, "cat /proc/keys")
+    bundle.process["args"] = ["cat", "/proc/keys"]
+    bundle.write()
+    assert "_ses.c2" not in runtime.ok("run", "--no-new-keyring", "-b", str(bundle.path), "c2")
+
+
+def test_intel_rdt_is_refused_clearly(runtime: RuntimeCLI, bundle: Bundle) -> None:
+    bundle.linux["intelRdt"] = {"closID": "x", "l3CacheSchema": "L3:0=ff"}
+    bundle.write()
+    result = runtime("run", "-b", str(bundle.path), "c1")
+    assert result.returncode == 1 and b"Intel RDT (resctrl) is not supported" in result.stderr

@@ -18,7 +18,8 @@ from dockyard.records import record, replace
 from dockyard.runtime import cgroups, cjson, log, signals
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
-from dockyard.runtime.specconv import convert, load_config
+from dockyard.runtime.linux.syscalls import MS_REC as sc_MS_REC
+from dockyard.runtime.specconv import Config, convert, load_config
 from dockyard.runtime.state import (
     State,
     StateDir,
@@ -130,6 +131,7 @@ class Runtime:
             fifo_fd = os.open(statedir.fifo, os.O_PATH | os.O_CLOEXEC)
             ns_fds = namespaces.open_namespaces({k: p for k, p in config.namespaces.items() if p})
             try:
+                _prepare_idmapped_mounts(config)
                 if config.process.terminal and console is None:
                     from dockyard.runtime.linux.terminal import connect_console_socket
 
@@ -144,7 +146,7 @@ class Runtime:
                 state = self._launch_init(launch, spec, raw, manager, undo)
             finally:
                 os.close(fifo_fd)
-                for fd in ns_fds.values():
+                for fd in [*ns_fds.values(), *(mnt.detached_fd for mnt in config.mounts if mnt.detached_fd >= 0)]:
                     os.close(fd)
             statedir.save(state)
             if opts.pid_file:
@@ -508,6 +510,16 @@ def _merge_resources(saved: dict[str, Any], update: Resources) -> dict[str, Any]
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+def _prepare_idmapped_mounts(config: Config) -> None:
+    for mount in config.mounts:
+        if mount.idmapped:
+            from dockyard.runtime.linux import idmap
+
+            source = mount.source if os.path.isabs(mount.source) else os.path.join(config.bundle, mount.source)
+            recursive = "ridmap" in mount.options.extensions or bool(mount.options.flags & sc_MS_REC)
+            mount.detached_fd = idmap.detached_tree(source, mount.uid_mappings, mount.gid_mappings, recursive)
 
 
 def _systemd_to_path(cgroups_path: str, container_id: str) -> str:

@@ -29,6 +29,11 @@ class MountEntry:
     options: m.MountOptions
     uid_mappings: list[IDMapping] = field(default_factory=list)
     gid_mappings: list[IDMapping] = field(default_factory=list)
+    detached_fd: int = -1  # an idmapped tree the runtime prepared before fork (linux/idmap.py)
+
+    @property
+    def idmapped(self) -> bool:
+        return bool(self.options.extensions & {"idmap", "ridmap"})
 
 
 # The devices every container gets in /dev (runc's defaults), each also allowed in the device cgroup.
@@ -122,8 +127,11 @@ def _mounts(spec: Spec) -> list[MountEntry]:
             options.flags |= sc.MS_BIND
         if options.is_bind and not mount.source:
             raise InvalidArgument(f"config.json: mounts[{i}]: a bind mount needs a source")
-        if ("idmap" in options.extensions or "ridmap" in options.extensions) and not options.is_bind:
-            raise InvalidArgument(f"config.json: mounts[{i}]: idmap is only supported on bind mounts")
+        if options.extensions & {"idmap", "ridmap"}:
+            if not options.is_bind:
+                raise InvalidArgument(f"config.json: mounts[{i}]: idmap is only supported on bind mounts")
+            if not (mount.uid_mappings and mount.gid_mappings):
+                raise InvalidArgument(f"config.json: mounts[{i}]: idmap needs uidMappings and gidMappings")
         entries.append(MountEntry(mount.source, dest, mount.type, options, mount.uid_mappings, mount.gid_mappings))
     return entries
 
@@ -163,6 +171,8 @@ def convert(container_id: str, bundle: str, spec: Spec, *, no_pivot: bool = Fals
         raise InvalidArgument("unable to set hostname without a private UTS namespace")
     if spec.domainname and namespaces.get("uts") is None:
         raise InvalidArgument("unable to set domainname without a private UTS namespace")
+    if linux.intel_rdt:
+        raise NotImplementedError("linux.intelRdt: Intel RDT (resctrl) is not supported by dockyard-runtime")
     if linux.time_offsets and namespaces.get("time") != "":
         raise InvalidArgument("time offsets need a new time namespace")
     for clock in linux.time_offsets:

@@ -16,6 +16,7 @@ Children never return into the runtime's code: every path ends in execve or os._
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -152,6 +153,8 @@ def _standard_init(launch: Launch, chan: Channel) -> NoReturn:
     assert config is not None
     init = chan.expect("init")
     os.setsid()
+    if not config.no_new_keyring:
+        _new_session_keyring(config.id)
     os.umask(0)
     if config.new_namespace("network"):
         from dockyard.runtime.linux.network import loopback_up
@@ -222,6 +225,16 @@ def _exec_init(launch: Launch, chan: Channel) -> NoReturn:
         _exec(launch, path, env)
     except OSError as err:
         raise SystemCallError.from_oserror(f'exec: "{process.args[0]}"', err) from None
+
+
+def _new_session_keyring(container_id: str) -> None:
+    # A keyring of its own, so the container does not share the runtime's session keys (runc's
+    # default; `--no-new-keyring` keeps the caller's). Kernels without keyrings are fine.
+    try:
+        sc.join_session_keyring(f"_ses.{container_id}")
+    except SystemCallError as err:
+        if err.errno not in (errno.ENOSYS, errno.EACCES):
+            raise
 
 
 def _setup_console(launch: Launch, *, mount_console: bool) -> None:

@@ -75,6 +75,8 @@ def mount_entry(config: Config, entry: MountEntry, hierarchies: Sequence[Hierarc
     opts = entry.options
     if entry.type == "cgroup":
         _mount_cgroup(config, entry, dest, hierarchies)
+    elif entry.detached_fd >= 0:
+        _attach_tree(entry, dest)
     elif opts.is_bind:
         source = entry.source if os.path.isabs(entry.source) else os.path.join(config.bundle, entry.source)
         _bind(source, dest, opts.flags, make_target=True)
@@ -121,6 +123,20 @@ def _bind(source: str, dest: str, flags: int, *, make_target: bool) -> None:
     sc.mount(source, dest, "bind", sc.MS_BIND | (flags & sc.MS_REC))
     if flags & _BIND_IGNORED:
         sc.mount(source, dest, None, (flags & ~sc.MS_REC) | sc.MS_BIND | sc.MS_REMOUNT | locked_flags(dest))
+
+
+def _attach_tree(entry: MountEntry, dest: str) -> None:
+    """Attach the idmapped tree the runtime prepared (see linux/idmap.py) at `dest`."""
+    if stat.S_ISDIR(os.fstat(entry.detached_fd).st_mode):
+        mkdir_all(dest)
+    else:
+        mkdir_all(os.path.dirname(dest))
+        if not os.path.lexists(dest):
+            os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+    sc.move_mount(entry.detached_fd, dest)
+    flags = entry.options.flags
+    if flags & _BIND_IGNORED:
+        sc.mount(None, dest, None, (flags & ~sc.MS_REC) | sc.MS_BIND | sc.MS_REMOUNT | locked_flags(dest))
 
 
 def _mount_tmpfs(entry: MountEntry, dest: str) -> None:

@@ -262,3 +262,35 @@ def ioprio_set(which: int, who: int, ioprio: int) -> None:
 
 def ioprio_get(which: int, who: int) -> int:
     return _check(_syscall(NR["ioprio_get"], which, who), "ioprio_get")
+
+
+# --- Detached mount trees (idmapped bind mounts): open_tree, mount_setattr on an fd, move_mount. ---
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
+
+
+def open_tree(path: str, flags: int) -> int:
+    return _check(_syscall(NR["open_tree"], AT_FDCWD, _b(path), flags | os.O_CLOEXEC), f"open_tree {path}")
+
+
+def mount_setattr_fd(fd: int, attr_set: int, recursive: bool, userns_fd: int = 0) -> None:
+    attr = _MountAttr(attr_set, 0, 0, userns_fd)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(_syscall(NR["mount_setattr"], fd, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr)),
+           "mount_setattr (idmap)")
+
+
+def move_mount(from_fd: int, to_path: str) -> None:
+    _check(_syscall(NR["move_mount"], from_fd, b"", AT_FDCWD, _b(to_path), MOVE_MOUNT_F_EMPTY_PATH),
+           f"move_mount to {to_path}")
+
+
+# --- Session keyrings: keyctl(KEYCTL_JOIN_SESSION_KEYRING). ---
+_NUMBERS["x86_64"]["keyctl"] = 250
+_NUMBERS["aarch64"]["keyctl"] = 219
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> int:
+    return _check(_syscall(NR["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, _b(name)), f"join session keyring {name}")
