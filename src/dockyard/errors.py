@@ -39,7 +39,7 @@ class Conflict(DockyardError):
     pass
 
 
-class NotImplemented(DockyardError):  # noqa: A001 - the kind's name, as containerd's errdefs has it
+class NotImplemented(DockyardError):
     pass
 
 
