@@ -403,3 +403,14 @@ def test_intel_rdt_is_refused_clearly(runtime: RuntimeCLI, bundle: Bundle) -> No
     bundle.write()
     result = runtime("run", "-b", str(bundle.path), "c1")
     assert result.returncode == 1 and b"Intel RDT (resctrl) is not supported" in result.stderr
+
+
+@pytest.mark.parametrize(("propagation", "shared"), [("rprivate", False), ("rshared", True)])
+def test_rootfs_propagation(runtime: RuntimeCLI, bundle: Bundle, propagation: str, shared: bool) -> None:
+    # Applied to "/" after pivot_root; the rootfs's parent was made private first, so a shared
+    # container root is a peer group of its own and never the host's.
+    bundle.linux["rootfsPropagation"] = propagation
+    line = run_out(runtime, bundle, "awk '$5 == \"/\"' /proc/self/mountinfo").strip()
+    optional = line.split(" - ")[0].split()[6:]
+    assert any(o.startswith("shared:") for o in optional) == shared, line
+    assert not any(o.startswith("master:") for o in optional), line

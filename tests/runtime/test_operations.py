@@ -270,3 +270,12 @@ def test_list_formats_and_version(runtime: RuntimeCLI, running: str) -> None:
     assert unknown.returncode == 1
     bad_flag = runtime("run", "--bogus", "c9")
     assert bad_flag.returncode == 1 and b"flag provided but not defined: --bogus" in bad_flag.stderr
+
+
+def test_events_stream_until_the_container_stops(runtime: RuntimeCLI, bundle: Bundle) -> None:
+    bundle.process["args"] = ["sleep", "1"]
+    bundle.write()
+    runtime.ok("run", "-d", "-b", str(bundle.path), "c1")
+    out = runtime.ok("events", "--interval", "200ms", "c1", timeout=20)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert len(events) >= 2 and all(e["type"] == "stats" and e["id"] == "c1" for e in events)
