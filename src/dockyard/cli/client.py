@@ -24,10 +24,10 @@ from dockyard.cli.errors import APIError, CLIError, Unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from typing import Any, BinaryIO
 
-    Query = dict[str, str | int | bool | None] | list[tuple[str, str]] | None
+    Query = Mapping[str, str | int | bool | None] | Sequence[tuple[str, str]] | None
     Body = bytes | dict[str, Any] | list[Any] | BinaryIO | Iterable[bytes] | None
 
 DEFAULT_HOST = "unix:///run/dockyard.sock"
@@ -46,7 +46,8 @@ def quote(value: str, safe: str = "") -> str:
 def encode_query(query: Query) -> str:
     if not query:
         return ""
-    pairs = query.items() if isinstance(query, dict) else query
+    pairs: Iterable[tuple[str, str | int | bool | None]] = \
+        query.items() if isinstance(query, dict) else query  # type: ignore[assignment]
     parts = []
     for key, value in pairs:
         if value is None:

@@ -291,7 +291,7 @@ def _split_csv(text: str) -> list[str]:
             field.append(ch)
         i += 1
     if quoted:
-        raise ValueError('parse error on line 1, column %d: extraneous or missing " in quoted-field' % (len(text) + 1))
+        raise ValueError(f'parse error on line 1, column {len(text) + 1}: extraneous or missing " in quoted-field')
     fields.append("".join(field))
     return fields
 
@@ -345,7 +345,7 @@ def parse_mount(text: str) -> dict[str, Any]:
         elif key == "bind-nonrecursive":
             raise ValueError("bind-nonrecursive is deprecated, use bind-recursive=disabled instead")
         elif key == "bind-recursive":
-            option = {"enabled": None, "disabled": "NonRecursive", "writable": "ReadOnlyNonRecursive",
+            option = {"enabled": "", "disabled": "NonRecursive", "writable": "ReadOnlyNonRecursive",
                       "readonly": "ReadOnlyForceRecursive"}
             if val not in option:
                 raise ValueError(f'invalid value for {key}: {val} (must be "enabled", "disabled", "writable", or "readonly")')
@@ -549,7 +549,7 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
     volumes: dict[str, dict[str, Any]] = {}
     binds: list[str] = []
     for spec in opts.values("volume"):
-        kind, source, target = parse_volume(spec)
+        kind, source, _target = parse_volume(spec)
         if source:
             if kind == "bind" and source.startswith("."):
                 host, _, rest = spec.partition(":")
@@ -573,13 +573,13 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
             exposed[port] = {}
             bindings.setdefault(port, []).append(binding)
     for spec in opts.values("expose"):
-        text, _, proto = spec.partition("/")
+        port_text, _, proto = spec.partition("/")
         try:
-            start, end = _port_range(text)
+            low, high = _port_range(port_text)
         except ValueError:
             raise ValueError(f"invalid range format for --expose: {spec}") from None
-        for port in range(start, end + 1):
-            exposed[f"{port}/{proto or 'tcp'}"] = {}
+        for number in range(low, high + 1):
+            exposed[f"{number}/{proto or 'tcp'}"] = {}
     env: list[str] = []
     for path in opts.values("env-file"):
         env.extend(read_kv_file(path, lookup=True))
@@ -658,7 +658,7 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
         config["Healthcheck"] = health
     if opts.text("mac-address"):
         config["MacAddress"] = opts.text("mac-address")
-    host: dict[str, Any] = {
+    host_config: dict[str, Any] = {
         "Binds": binds or None, "ContainerIDFile": opts.text("cidfile"),
         "LogConfig": {"Type": opts.text("log-driver"), "Config": log_opts},
         "NetworkMode": network, "PortBindings": bindings, "RestartPolicy": restart, "AutoRemove": opts.on("rm"),
@@ -682,19 +682,19 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
         "PidsLimit": opts.num("pids-limit"), "Ulimits": list(unique_ulimits.values()),
     }
     if tmpfs:
-        host["Tmpfs"] = tmpfs
+        host_config["Tmpfs"] = tmpfs
     if opts.values("mount"):
-        host["Mounts"] = opts.values("mount")
+        host_config["Mounts"] = opts.values("mount")
     if opts.values("sysctl"):
-        host["Sysctls"] = _kv_map(opts.values("sysctl"))
+        host_config["Sysctls"] = _kv_map(opts.values("sysctl"))
     if storage:
-        host["StorageOpt"] = storage
+        host_config["StorageOpt"] = storage
     if opts.text("runtime"):
-        host["Runtime"] = opts.text("runtime")
+        host_config["Runtime"] = opts.text("runtime")
     if opts.changed("init"):
-        host["Init"] = opts.on("init")
+        host_config["Init"] = opts.on("init")
     if opts.values("annotation"):
-        host["Annotations"] = _kv_map(opts.values("annotation"))
+        host_config["Annotations"] = _kv_map(opts.values("annotation"))
     endpoints: dict[str, Any] = {}
     aliases = opts.values("network-alias")
     if aliases or opts.text("ip") or opts.text("ip6"):
@@ -702,7 +702,7 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
         if opts.text("ip") or opts.text("ip6"):
             endpoint["IPAMConfig"] = {"IPv4Address": opts.text("ip"), "IPv6Address": opts.text("ip6")}
         endpoints[network] = endpoint
-    config["HostConfig"] = host
+    config["HostConfig"] = host_config
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return config
 

@@ -62,7 +62,7 @@ def parse_bool(value: str) -> bool:
 def parse_int(value: str) -> int:
     text = value.replace("_", "") if "_" in value and value.strip("_") == value else value
     try:
-        if text[:1] in "+-" and text[1:].isdigit() or text.isdigit():
+        if (text[:1] in "+-" and text[1:].isdigit()) or text.isdigit():
             return int(text)
         if text.lower().startswith(("0x", "-0x")):
             return int(text, 16)
@@ -218,15 +218,15 @@ class Command:
                 name, eq, inline = word[2:].partition("=")
                 if name == "help" and "help" not in longs:
                     raise UsageError(self.help_text(prog), 0)
-                f = longs.get(name)
-                if f is None:
+                found = longs.get(name)
+                if found is None:
                     raise self._flag_error(prog, f"unknown flag: --{name}")
-                if f.kind == BOOL:
-                    store(f, inline if eq else "true")
+                if found.kind == BOOL:
+                    store(found, inline if eq else "true")
                 elif eq:
-                    store(f, inline)
+                    store(found, inline)
                 elif i < n:
-                    store(f, argv[i])
+                    store(found, argv[i])
                     i += 1
                 else:
                     raise self._flag_error(prog, f"flag needs an argument: --{name}")
@@ -236,23 +236,23 @@ class Command:
                 j = 0
                 while j < len(group):
                     ch = group[j]
-                    f = shorts.get(ch)
-                    if f is None:
+                    short = shorts.get(ch)
+                    if short is None:
                         if ch == "h" and "help" not in longs:
                             raise UsageError(self.help_text(prog), 0)
                         raise self._flag_error(prog, f"unknown shorthand flag: '{ch}' in -{group}")
                     rest = group[j + 1:]
-                    if f.kind == BOOL:
+                    if short.kind == BOOL:
                         if rest.startswith("="):
-                            store(f, rest[1:])
+                            store(short, rest[1:])
                             break
-                        store(f, "true")
+                        store(short, "true")
                         j += 1
                         continue
                     if rest:
-                        store(f, rest[1:] if rest.startswith("=") else rest)
+                        store(short, rest[1:] if rest.startswith("=") else rest)
                     elif i < n:
-                        store(f, argv[i])
+                        store(short, argv[i])
                         i += 1
                     else:
                         raise self._flag_error(prog, f"flag needs an argument: '{ch}' in -{group}")

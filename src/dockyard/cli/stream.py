@@ -13,7 +13,6 @@ the requests they cause are made by the loop, never inside a handler.
 
 from __future__ import annotations
 
-import _signal
 import os
 import select
 
@@ -21,9 +20,13 @@ from dockyard.cli.errors import CLIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal  # the typed face of `_signal`
     from collections.abc import Callable
+    from types import FrameType
 
     from dockyard.cli.client import Connection
+else:
+    import _signal  # `signal` itself imports enum: ~2 ms
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _CTRL = ["@", *"abcdefghijklmnopqrstuvwxyz", "[", "\\", "]", "^", "_"]
@@ -130,7 +133,7 @@ class Signals:
     def __init__(self, numbers: tuple[int, ...], handle: Callable[[int], None]) -> None:
         self.numbers = numbers
         self.handle = handle
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
         self.read_fd = -1
         self.write_fd = -1
 
@@ -166,7 +169,7 @@ class Signals:
         self.read_fd = -1
 
 
-def _ignore(signum: int, frame: object) -> None:
+def _ignore(signum: int, frame: FrameType | None) -> None:
     pass
 
 

@@ -157,11 +157,14 @@ def _wait_status(conn: Connection) -> int:
     return int(result.get("StatusCode", 125)) if isinstance(result, dict) else 125
 
 
-def _forwarder(client: Client, cid: str, resize_path: str | None) -> Signals:
-    winch = getattr(__import__("_signal"), "SIGWINCH", 28)
+_WINCH = 28  # SIGWINCH on Linux
 
+
+def _forwarder(client: Client, cid: str, resize_path: str | None, proxy: bool = True) -> Signals:
+    """Signals for a stream: with `proxy`, docker's sig-proxy (POST kill with the number); with a
+    `resize_path`, SIGWINCH resizes the container's (or exec's) tty."""
     def handle(number: int) -> None:
-        if number == winch:
+        if number == _WINCH:
             if resize_path is not None:
                 _resize(client, resize_path)
             return
@@ -169,17 +172,15 @@ def _forwarder(client: Client, cid: str, resize_path: str | None) -> Signals:
             client.post(f"/containers/{cid}/kill", {"signal": str(number)})
         except CLIError:
             pass
-    return Signals(FORWARDED + ((winch,) if resize_path is not None else ()), handle)
+    numbers = (FORWARDED if proxy else ()) + ((_WINCH,) if resize_path is not None else ())
+    return Signals(numbers, handle)
 
 
 def _stream(client: Client, conn: Connection, cid: str, *, tty: bool, stdin: bool, stdout: bool, stderr: bool,
-            keys: bytes | None, proxy: bool, resize: bool) -> bool:
+            keys: bytes | None, proxy: bool, resize: bool, resize_path: str | None = None) -> bool:
     """Pump `conn` with signal forwarding and, for a tty, raw mode and resizes. True if detached."""
-    resize_path = f"/containers/{cid}/resize" if resize else None
-    signals = _forwarder(client, cid, resize_path) if proxy or resize else Signals((), lambda n: None)
-    if not proxy and resize:
-        signals.numbers = (getattr(__import__("_signal"), "SIGWINCH", 28),)
-    with signals:
+    path = (resize_path or f"/containers/{cid}/resize") if resize else None
+    with _forwarder(client, cid, path, proxy) as signals:
         if tty and stdin:
             from dockyard.cli.terminal import RawMode
             with RawMode(0):
