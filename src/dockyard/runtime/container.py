@@ -111,6 +111,16 @@ class Runtime:
         statedir = self._dir(container_id)
         if statedir.exists():
             raise Conflict(f"container with id exists: {container_id}")
+        from dockyard.runtime.cgroups import warmup
+
+        cgroup_lock_ready = warmup.start()
+        try:
+            return self._create_warm(container_id, bundle, spec, raw, opts, console, statedir, cgroup_lock_ready)
+        finally:
+            cgroup_lock_ready()  # never leave the thread behind, whatever happened
+
+    def _create_warm(self, container_id: str, bundle: str, spec: Spec, raw: dict[str, Any], opts: CreateOptions,
+                     console: Any, statedir: StateDir, before_fork: Callable[[], None]) -> State:
         config = convert(container_id, bundle, spec, no_pivot=opts.no_pivot,
                          no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
         if "mount" not in config.namespaces:
@@ -143,7 +153,7 @@ class Runtime:
                     console=console, fifo_fd=fifo_fd, preserve_fds=config.preserve_fds,
                     uid_mappings=spec.linux.uid_mappings, time_offsets=spec.linux.time_offsets,
                 )
-                state = self._launch_init(launch, spec, raw, manager, undo)
+                state = self._launch_init(launch, spec, raw, manager, undo, before_fork)
             finally:
                 os.close(fifo_fd)
                 for fd in [*ns_fds.values(), *(mnt.detached_fd for mnt in config.mounts if mnt.detached_fd >= 0)]:
@@ -166,9 +176,10 @@ class Runtime:
         return manager
 
     def _launch_init(self, launch: init_mod.Launch, spec: Spec, raw: dict[str, Any], manager: CgroupManager,
-                     undo: _Undo) -> State:
+                     undo: _Undo, before_fork: Callable[[], None]) -> State:
         assert launch.config is not None
         config = launch.config
+        before_fork()
         parent, c1 = self._fork(launch)
         try:
             pid = self._receive_pid(parent, c1, manager, spec)
