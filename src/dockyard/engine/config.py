@@ -30,8 +30,10 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from dockyard.engine.sysinfo import SysInfo, host_sysinfo
 from dockyard.errors import InvalidArgument
 from dockyard.oci.image_spec import ContainerConfig as Config
 from dockyard.oci.image_spec import HealthConfig
@@ -202,7 +204,6 @@ class HostConfig:
     auto_remove: bool = False
     volume_driver: str = ""
     volumes_from: list[str] | None = None
-    console_size: tuple[int, int] = (0, 0)
     cap_add: list[str] | None = None
     cap_drop: list[str] | None = None
     cgroupns_mode: str = ""
@@ -227,6 +228,7 @@ class HostConfig:
     shm_size: int = 0
     sysctls: dict[str, str] | None = None
     runtime: str = ""
+    console_size: tuple[int, int] = (0, 0)
     isolation: str = ""
     # Resources
     cpu_shares: int = 0
@@ -634,7 +636,6 @@ _HOST_FIELDS: tuple[tuple[str, str, Kind], ...] = (
     ("AutoRemove", "auto_remove", _BOOL),
     ("VolumeDriver", "volume_driver", _STR),
     ("VolumesFrom", "volumes_from", _STRS),
-    ("ConsoleSize", "console_size", ("array2",)),
     ("CapAdd", "cap_add", ("strslice",)),
     ("CapDrop", "cap_drop", ("strslice",)),
     ("CgroupnsMode", "cgroupns_mode", ("string", "container.CgroupnsMode")),
@@ -659,6 +660,7 @@ _HOST_FIELDS: tuple[tuple[str, str, Kind], ...] = (
     ("ShmSize", "shm_size", _INT64),
     ("Sysctls", "sysctls", _STRMAP),
     ("Runtime", "runtime", _STR),
+    ("ConsoleSize", "console_size", ("array2",)),
     ("Isolation", "isolation", ("string", "container.Isolation")),
     ("CpuShares", "cpu_shares", _INT64),
     ("Memory", "memory", _INT64),
@@ -702,7 +704,7 @@ _HOST_FIELDS: tuple[tuple[str, str, Kind], ...] = (
     ("ReadonlyPaths", "readonly_paths", _STRS),
     ("Init", "init", ("ptr", _BOOL)),
 )
-_HOST_OMITEMPTY = {"StorageOpt", "Tmpfs", "Sysctls", "Runtime", "KernelMemory", "KernelMemoryTCP", "Mounts", "Init"}
+_HOST_OMITEMPTY = {"StorageOpt", "Tmpfs", "Sysctls", "Runtime", "Mounts", "Init"}
 _HOST_KIND = ("struct", "HostConfig", "container.HostConfig", _HOST_FIELDS, _build(HostConfig, not_none=("mounts",)))
 
 
@@ -880,7 +882,7 @@ def _valid_ip(text: str) -> bool:
 
 def _online_cpus() -> set[int]:
     try:
-        text = open("/sys/devices/system/cpu/online").read().strip()
+        text = Path("/sys/devices/system/cpu/online").read_text().strip()
     except OSError:
         return set(range(os.cpu_count() or 1))
     return _parse_list(text) or set()
@@ -888,7 +890,7 @@ def _online_cpus() -> set[int]:
 
 def _online_mems() -> set[int]:
     try:
-        text = open("/sys/devices/system/node/online").read().strip()
+        text = Path("/sys/devices/system/node/online").read_text().strip()
     except OSError:
         return {0}
     return _parse_list(text) or {0}
@@ -924,12 +926,13 @@ def _check_cpuset(value: str, available: set[int], what: str, shown: str) -> Non
 
 
 def validate(config: Config | None, host: HostConfig | None, *, runtimes: Sequence[str] = ("runc",),
-             update: bool = False) -> list[str]:
+             update: bool = False, sysinfo: SysInfo | None = None) -> list[str]:
     """Docker's create-time checks (`verifyContainerSettings`: `validateContainerConfig`,
     `validateHostConfig`, `verifyPlatformContainerSettings`).
 
     Raises InvalidArgument with Docker's message for a value Docker refuses; returns the warnings
-    Docker would put in the create response. `runtimes` are the runtime names the daemon knows
+    Docker would put in the create response. Like Docker, it clears from `host` the limits this
+    host's cgroups cannot apply (`sysinfo`, probed when not given), each with a warning. `runtimes` are the runtime names the daemon knows
     (HostConfig.Runtime must be one of them when set). Bind-mount specs are checked by
     `volumes.plan_mounts` (as Docker does them in `registerMountPoints`).
     """
@@ -985,7 +988,7 @@ def validate(config: Config | None, host: HostConfig | None, *, runtimes: Sequen
     normalize_capabilities(host.cap_drop, "CapDrop")
     if host.isolation not in ("", "default"):
         raise InvalidArgument(f"invalid isolation '{host.isolation}' on linux")
-    warnings = _verify_resources(host, update)
+    warnings = _verify_resources(host, update, sysinfo or host_sysinfo())
     if host.shm_size < 0:
         raise InvalidArgument("SHM size can not be less than 0")
     if not -1000 <= host.oom_score_adj <= 1000:
@@ -1001,8 +1004,6 @@ def validate(config: Config | None, host: HostConfig | None, *, runtimes: Sequen
             raise InvalidArgument("invalid specification: destination can't be '/'")
     if host.cgroupns_mode not in ("", "host", "private"):
         raise InvalidArgument(f"invalid cgroup namespace mode: {host.cgroupns_mode}")
-    for name in ("ipc_mode", "pid_mode", "uts_mode"):
-        _check_namespace_mode(name, getattr(host, name))
     parse_security_options(host.security_opt)
     for u in host.ulimits or ():
         if u.soft > u.hard:
@@ -1015,16 +1016,6 @@ def validate_host_config(host: HostConfig, config: Config | None = None) -> list
     return validate(config, host)
 
 
-def _check_namespace_mode(name: str, mode: str) -> None:
-    if name == "ipc_mode":
-        kind = mode.split(":", 1)[0]
-        if mode in ("", "host", "private", "shareable", "none") or (kind == "container" and mode.partition(":")[2]):
-            return
-        raise InvalidArgument(f"invalid IPC mode: {mode}")
-    if name == "pid_mode" and mode.startswith("container:") and not mode.partition(":")[2]:
-        raise InvalidArgument(f"invalid PID mode: {mode}")
-
-
 def _valid_port_range(text: str) -> bool:
     if not text:
         return False
@@ -1035,48 +1026,112 @@ def _valid_port_range(text: str) -> bool:
     return not sep or int(lo) <= int(hi)
 
 
-def _verify_resources(r: HostConfig, update: bool) -> list[str]:
+def _verify_resources(r: HostConfig, update: bool, si: SysInfo) -> list[str]:
+    """moby's verifyPlatformContainerResources: errors, warnings, and limits this host cannot apply
+    discarded from `r` (as Docker discards them, so inspect shows them unset)."""
     warnings: list[str] = []
+    if r.memory_swappiness == -1:
+        r.memory_swappiness = None
     if r.memory != 0 and r.memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if r.memory > 0 and not si.memory_limit:
+        warnings.append("Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+                        "Limitation discarded.")
+        r.memory, r.memory_swap = 0, -1
+    if r.memory > 0 and r.memory_swap != -1 and not si.swap_limit:
+        warnings.append("Your kernel does not support swap limit capabilities or the cgroup is not mounted. "
+                        "Memory limited without swap.")
+        r.memory_swap = -1
     if r.memory > 0 and r.memory_swap > 0 and r.memory_swap < r.memory:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
     if r.memory == 0 and r.memory_swap > 0 and not update:
         raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
-    if r.memory_swappiness is not None and r.memory_swappiness != -1:
-        if not 0 <= r.memory_swappiness <= 100:
-            raise InvalidArgument(f"Invalid value: {r.memory_swappiness}, valid memory swappiness range is 0-100")
+    if r.memory_swappiness is not None and not si.memory_swappiness:
+        warnings.append("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. "
+                        "Memory swappiness discarded.")
+        r.memory_swappiness = None
+    if r.memory_swappiness is not None and not 0 <= r.memory_swappiness <= 100:
+        raise InvalidArgument(f"Invalid value: {r.memory_swappiness}, valid memory swappiness range is 0-100")
+    if r.memory_reservation > 0 and not si.memory_reservation:
+        warnings.append("Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. "
+                        "Limitation discarded.")
+        r.memory_reservation = 0
     if r.memory_reservation > 0 and r.memory_reservation < MIN_MEMORY:
         raise InvalidArgument("Minimum memory reservation allowed is 6MB")
     if r.memory > 0 and r.memory_reservation > 0 and r.memory < r.memory_reservation:
         raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
     if r.kernel_memory > 0:
         warnings.append("Specifying a kernel memory limit is deprecated and will be removed in a future release.")
-        if r.kernel_memory < MIN_MEMORY:
-            raise InvalidArgument("Minimum kernel memory limit allowed is 6MB")
+    if r.kernel_memory > 0 and not si.kernel_memory:
+        warnings.append("Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. "
+                        "Limitation discarded.")
+        r.kernel_memory = 0
+    if r.kernel_memory > 0 and r.kernel_memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum kernel memory limit allowed is 6MB")
+    if r.oom_kill_disable is not None and not si.oom_kill_disable:
+        if r.oom_kill_disable:
+            warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+        r.oom_kill_disable = None
     if r.oom_kill_disable and r.memory == 0:
         warnings.append("OOM killer is disabled for the container, but no memory limit is set, this can result in "
                         "the system running out of resources.")
+    if r.pids_limit is not None and not si.pids_limit:
+        if r.pids_limit > 0:
+            warnings.append("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. "
+                            "PIDs limit discarded.")
+        r.pids_limit = None
     if r.nano_cpus > 0 and r.cpu_period > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if r.nano_cpus > 0 and r.cpu_quota > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    if r.nano_cpus > 0 and not si.cpu_cfs:
+        raise InvalidArgument("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the "
+                              "cgroup is not mounted")
     ncpu = os.cpu_count() or 1
     if r.nano_cpus < 0 or r.nano_cpus > ncpu * 1_000_000_000:
         raise InvalidArgument(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
+    if r.cpu_shares > 0 and not si.cpu_shares:
+        warnings.append("Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
+        r.cpu_shares = 0
+    if (r.cpu_period or r.cpu_quota) and not si.cpu_cfs:
+        warnings.append("Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.")
+        r.cpu_period = r.cpu_quota = 0
     if r.cpu_period != 0 and not 1000 <= r.cpu_period <= 1_000_000:
         raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
     if 0 < r.cpu_quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     if r.cpu_percent > 0:
         warnings.append("linux does not support CPU percent. Percent discarded.")
+        r.cpu_percent = 0
+    if (r.cpuset_cpus or r.cpuset_mems) and not si.cpuset:
+        warnings.append("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+        r.cpuset_cpus = r.cpuset_mems = ""
     _check_cpuset(r.cpuset_cpus, _online_cpus(), "cpus", _read_or(["/sys/devices/system/cpu/online"]))
     _check_cpuset(r.cpuset_mems, _online_mems(), "mems", _read_or(["/sys/devices/system/node/online"], "0"))
+    if r.blkio_weight > 0 and not si.blkio_weight:
+        warnings.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+        r.blkio_weight = 0
     if r.blkio_weight > 0 and not 10 <= r.blkio_weight <= 1000:
         raise InvalidArgument("Range of blkio weight is from 10 to 1000")
     if r.io_maximum_bandwidth or r.io_maximum_iops:
         raise InvalidArgument("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
-    if (r.cpu_realtime_period or r.cpu_realtime_runtime) and r.cpu_realtime_runtime > r.cpu_realtime_period > 0:
+    for attr, supported, text in (
+            ("blkio_weight_device", si.blkio_weight_device, "Block I/O weight_device or the cgroup is not mounted. "
+                                                             "Weight-device discarded."),
+            ("blkio_device_read_bps", si.blkio_read_bps_device, "BPS Block I/O read limit or the cgroup is not mounted. "
+                                                                "Block I/O BPS read limit discarded."),
+            ("blkio_device_write_bps", si.blkio_write_bps_device, "BPS Block I/O write limit or the cgroup is not "
+                                                                  "mounted. Block I/O BPS write limit discarded."),
+            ("blkio_device_read_iops", si.blkio_read_iops_device, "IOPS Block read limit or the cgroup is not mounted. "
+                                                                  "Block I/O IOPS read limit discarded."),
+            ("blkio_device_write_iops", si.blkio_write_iops_device, "IOPS Block write limit or the cgroup is not "
+                                                                    "mounted. Block I/O IOPS write limit discarded.")):
+        if getattr(r, attr) and not supported:
+            warnings.append(f"Your kernel does not support {text}")
+            setattr(r, attr, [])
+    if (r.cpu_realtime_period or r.cpu_realtime_runtime) and not si.cpu_realtime:
+        raise InvalidArgument("Your kernel does not support CPU real-time scheduler")
+    if r.cpu_realtime_period and r.cpu_realtime_runtime and r.cpu_realtime_runtime > r.cpu_realtime_period:
         raise InvalidArgument("cpu real-time runtime cannot be higher than cpu real-time period")
     return warnings
 
@@ -1084,7 +1139,7 @@ def _verify_resources(r: HostConfig, update: bool) -> list[str]:
 def _read_or(paths: list[str], default: str = "") -> str:
     for p in paths:
         try:
-            return open(p).read().strip()
+            return Path(p).read_text().strip()
         except OSError:
             continue
     return default
@@ -1096,7 +1151,8 @@ def apply_defaults(host: HostConfig, *, default_runtime: str = "runc", cgroup_v2
     """A copy of `host` with what dockerd fills at create (`adaptContainerSettings` and friends):
     MemorySwap = 2 x Memory when only Memory is set, ShmSize 64m when 0, IpcMode, CgroupnsMode ("host"
     on cgroup v1, "private" on v2), OomKillDisable false when unset, NetworkMode "default" when empty,
-    the log driver, MaskedPaths/ReadonlyPaths defaults when not privileged, Runtime. PidsLimit <= 0
+    the log driver, MaskedPaths/ReadonlyPaths defaults when not privileged, Runtime, `label=disable`
+    for privileged containers and those in the host's IPC or PID namespace. PidsLimit <= 0
     means unlimited and is dropped (as the API router does). CpuShares stays 0 (Docker shows 0; the
     cgroup keeps its default 1024)."""
     h = host.copy()
@@ -1126,6 +1182,10 @@ def apply_defaults(host: HostConfig, *, default_runtime: str = "runc", cgroup_v2
         h.readonly_paths = list(DEFAULT_READONLY_PATHS)
     if not h.runtime:
         h.runtime = default_runtime
+    if not any(opt.split("=", 1)[0] == "label" for opt in h.security_opt or ()):
+        # generateSecurityOpt: SELinux labelling is off for containers that share the host's namespaces
+        if h.ipc_mode == "host" or h.pid_mode == "host" or h.privileged:
+            h.security_opt = [*(h.security_opt or []), "label=disable"]
     return h
 
 

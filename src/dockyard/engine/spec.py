@@ -59,6 +59,7 @@ __all__ = [
     "build_spec",
     "container_command",
     "container_env",
+    "container_hostname",
     "merge_image_config",
     "replace_or_append_env",
     "spec_to_json",
@@ -189,6 +190,16 @@ def merge_image_config(config: Config, image: Config | None) -> Config:
     if not user.entrypoint and not user.cmd:
         raise InvalidArgument("No command specified")
     return user
+
+
+def container_hostname(config: Config, host: HostConfig, container_id: str) -> str:
+    """The Config.Hostname dockerd gives a new container (`newContainer`): the user's; else the host's
+    name with `--network host`; else the first 12 characters of the id."""
+    if config.hostname:
+        return config.hostname
+    if host.network_mode == "host":
+        return os.uname().nodename
+    return container_id[:12]
 
 
 def container_command(config: Config) -> tuple[str, list[str]]:

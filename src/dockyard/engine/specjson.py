@@ -103,7 +103,7 @@ def _hooks(h: rs.Hooks) -> dict[str, Any]:
 
 def _device_rule(r: rs.DeviceRule) -> dict[str, Any]:
     out: dict[str, Any] = {"allow": r.allow}
-    if r.type:
+    if r.type and not (r.type == "a" and r.major is None and r.minor is None):
         out["type"] = r.type
     if r.major is not None:
         out["major"] = r.major

@@ -183,7 +183,7 @@ def merge_tmpfs_options(options: Sequence[str]) -> list[str]:
         parts = option.split("=", 1)
         if len(parts) != 2 or parts[0] not in _TMPFS_DATA:
             quoted = "[" + " ".join(f'"{p}"' for p in parts) + "]"
-            raise InvalidArgument(f"Invalid tmpfs option {quoted}")
+            raise InvalidArgument(f"invalid tmpfs option {quoted}")
         if parts[0] not in data_seen:
             out.insert(0, option)
             data_seen.add(parts[0])
