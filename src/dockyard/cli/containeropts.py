@@ -522,6 +522,15 @@ def _kv_map(items: list[str]) -> dict[str, str]:
     return result
 
 
+def normalize_caps(caps: list[str]) -> list[str]:
+    """The moby client's normalizeCapabilities: upper case, CAP_ prefix (ALL kept), unique, sorted."""
+    out = set()
+    for cap in caps:
+        cap = cap.upper()
+        out.add(cap if cap == "ALL" or cap.startswith("CAP_") else "CAP_" + cap)
+    return sorted(out)
+
+
 def parse_restart(text: str) -> dict[str, Any]:
     if not text:
         return {"Name": "", "MaximumRetryCount": 0}
@@ -637,6 +646,7 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
             perms = parts[2]
         devices.append({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms})
     network = opts.text("network") or opts.text("net") or "default"
+    cap_add, cap_drop = normalize_caps(opts.values("cap-add")), normalize_caps(opts.values("cap-drop"))
     ulimits = sorted(opts.values("ulimit"), key=lambda u: str(u["Name"]))
     unique_ulimits = {u["Name"]: u for u in ulimits}
 
@@ -663,7 +673,7 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
         "LogConfig": {"Type": opts.text("log-driver"), "Config": log_opts},
         "NetworkMode": network, "PortBindings": bindings, "RestartPolicy": restart, "AutoRemove": opts.on("rm"),
         "VolumeDriver": "", "VolumesFrom": opts.values("volumes-from") or None, "ConsoleSize": list(console),
-        "CapAdd": opts.values("cap-add") or None, "CapDrop": opts.values("cap-drop") or None,
+        "CapAdd": cap_add or None, "CapDrop": cap_drop or None,
         "CgroupnsMode": opts.text("cgroupns"), "Dns": opts.values("dns"),
         "DnsOptions": opts.values("dns-option") + opts.values("dns-opt"), "DnsSearch": opts.values("dns-search"),
         "ExtraHosts": opts.values("add-host") or None, "GroupAdd": opts.values("group-add") or None,

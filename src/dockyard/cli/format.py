@@ -120,6 +120,18 @@ def go_time(unix: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
 
 
+def timegm(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    """calendar.timegm without `calendar` (which imports datetime and locale): days from the
+    civil date (Howard Hinnant's algorithm), then seconds."""
+    y = year - (month <= 2)
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
+
+
 def parse_time(text: str) -> float | None:
     """An RFC 3339 timestamp from the API (nanoseconds allowed) as unix seconds; None for Go's
     zero time or anything unparsable."""
@@ -142,8 +154,7 @@ def parse_time(text: str) -> float | None:
                     break
         hms, _, frac = clock.partition(".")
         hour, minute, second = (int(p) for p in hms.split(":"))
-        import calendar
-        base = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        base = timegm(year, month, day, hour, minute, second)
         return base - zone + (float("0." + frac) if frac else 0.0)
     except (ValueError, IndexError):
         return None
@@ -173,8 +184,7 @@ def _parse_datetime(value: str, local: bool) -> float:
     fraction = float("0." + frac) if frac else 0.0
     if local:
         return time.mktime((year, month, day, hour, minute, second, 0, 0, -1)) + fraction
-    import calendar
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - zone + fraction
+    return timegm(year, month, day, hour, minute, second) - zone + fraction
 
 
 def get_timestamp(value: str, now: float | None = None) -> str:

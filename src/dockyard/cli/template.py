@@ -482,10 +482,13 @@ class _Parser:
         node: tuple[Any, ...]
         if tok.kind == "field":
             names = [tok.value]
+            pos = tok.pos
             while i < len(toks) and toks[i].kind == "chain":
+                if len(names) == 1:
+                    pos = toks[i].pos  # Go reports a chain at its second field
                 names.append(toks[i].value)
                 i += 1
-            return ("field", tok.pos, names), i
+            return ("field", pos, names), i
         if tok.kind == "var":
             names = []
             while i < len(toks) and toks[i].kind == "chain":

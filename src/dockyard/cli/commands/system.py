@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dockyard import __version__
@@ -36,10 +37,11 @@ PRUNE = Command("prune [OPTIONS]", "Remove unused data", [
 
 
 def _client_info(client: Client | None) -> dict[str, Any]:
-    import platform
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    python = ".".join(str(n) for n in sys.version_info[:3])
     info: dict[str, Any] = {"Version": __version__, "ApiVersion": client.version if client is not None else "",
-                            "DefaultAPIVersion": MAX_API_VERSION, "PythonVersion": platform.python_version(),
+                            "DefaultAPIVersion": MAX_API_VERSION, "PythonVersion": python,
                             "Os": "linux", "Arch": arch}
     return info
 
@@ -91,7 +93,8 @@ def version(client: Client, prog: str, argv: list[str]) -> int:
                     for label, key in (("Go version", "GoVersion"), ("Python version", "PythonVersion"),
                                        ("Git commit", "GitCommit"), ("Built", "BuildTime")):
                         if key in details or key in ("GitCommit", "BuildTime"):
-                            lines.append(f"  {label}:\t{details.get(key, '')}")
+                            value = str(details.get(key, ""))
+                            lines.append(f"  {label}:\t{_ansic(value) if key == 'BuildTime' else value}")
                     lines += [f"  OS/Arch:\t{details.get('Os', '')}/{details.get('Arch', '')}",
                               f"  Experimental:\t{details.get('Experimental', 'false')}"]
                 else:
@@ -101,6 +104,15 @@ def version(client: Client, prog: str, argv: list[str]) -> int:
         sys.stdout.flush()
         raise server_error
     return 0
+
+
+def _ansic(stamp: str) -> str:
+    """docker's reformatDate: an RFC 3339 build time as time.ANSIC in local time."""
+    import time
+    parsed = fmt.parse_time(stamp)
+    if parsed is None:
+        return stamp
+    return time.strftime("%a %b %e %H:%M:%S %Y", time.localtime(parsed))
 
 
 def _print_server_info(info: dict[str, Any]) -> list[str]:
@@ -219,7 +231,7 @@ def info(client: Client, prog: str, argv: list[str]) -> int:
         assert error is not None
         raise CLIError(f"ERROR: {error.message}\nerrors pretty printing info")
     lines += _print_server_info(server)
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(lines) + "\n\n")
     warnings = server.get("Warnings") or []
     if warnings:
         sys.stderr.write("\n" + "\n".join(warnings) + "\n")

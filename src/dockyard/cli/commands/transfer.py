@@ -56,6 +56,9 @@ def print_messages(client: Client, resp: Response, quiet: bool = False) -> str:
             raise CLIError(str(error))
         if quiet:
             continue
+        progress = message.get("progressDetail") or {}
+        if message.get("progress") or (isinstance(progress, dict) and (progress.get("current") or progress.get("total"))):
+            continue  # progress bars are for terminals (jsonmessage.Display)
         if "stream" in message:
             sys.stdout.write(str(message["stream"]))
         elif "status" in message:
@@ -81,7 +84,8 @@ def load(client: Client, prog: str, argv: list[str]) -> int:
             raise CLIError("requested load from stdin, but stdin is empty")
         source = sys.stdin.buffer
     try:
-        resp = client.request("POST", "/images/load", {"quiet": 1 if opts.on("quiet") else 0}, source,
+        quiet = opts.on("quiet") or not os.isatty(1)  # docker asks for quiet output unless on a terminal
+        resp = client.request("POST", "/images/load", {"quiet": 1 if quiet else 0}, source,
                               {"Content-Type": "application/x-tar"})
         if resp.headers.get("content-type", "").startswith("application/json"):
             print_messages(client, resp)

@@ -1,0 +1,28 @@
+"""Fixtures for the CLI tests: one daemon per module (see daemons.py for DOCKYARD_TEST_DAEMON),
+busybox:latest made by `dockyard image bootstrap busybox`, and per-test cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.daemons import Created, Daemon, running_daemon
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("daemon")) as d:
+        result = d.dockyard("image", "bootstrap", "busybox", timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"dockyard image bootstrap busybox failed: {result.stderr.decode()}")
+        yield d
+
+
+@pytest.fixture
+def created(daemon: Daemon) -> Iterator[Created]:
+    made = Created(daemon)
+    try:
+        yield made
+    finally:
+        made.cleanup()

@@ -1,0 +1,161 @@
+"""The daemon the CLI tests talk to, and both clients pointed at it.
+
+`DOCKYARD_TEST_DAEMON` picks it (the hook for the daemon's engineer):
+
+    dockerd        (default) Debian's docker.io, started by tests/helpers/dockerd.py on its own
+                   socket and data root
+    dockyardd      `python -m dockyard.api.daemon` started here on its own socket, data root and
+                   exec root (skipped while that module does not exist)
+    unix://...     a daemon that is already running (tcp:// too); nothing is started or stopped
+
+Every test then runs the same commands through `dockyard` (this repo's CLI) and, where the output
+is deterministic, through the real `docker` CLI on the same daemon and compares them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.helpers.dockerd import running_dockerd
+
+DOCKYARD = [sys.executable, "-m", "dockyard.cli"]
+
+
+class Daemon:
+    def __init__(self, kind: str, host: str, base: Path) -> None:
+        self.kind = kind
+        self.host = host
+        self.base = base
+        self.docker_config = base / "docker-config"
+        self.docker_config.mkdir(parents=True, exist_ok=True)
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "DOCKYARD_"))}
+        env.update({"DOCKYARD_HOST": self.host, "DOCKER_HOST": self.host, "DOCKER_CONFIG": str(self.docker_config),
+                    "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"})
+        env.update(extra or {})
+        return env
+
+    def dockyard(self, *args: str, input: bytes | None = None, timeout: float = 60,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*DOCKYARD, *args], input=input, capture_output=True, env=self.env(env),
+                              timeout=timeout, check=False)
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", *args], input=input, capture_output=True, env=self.env(), timeout=timeout,
+                              check=False)
+
+    def ok(self, *args: str, input: bytes | None = None, timeout: float = 60) -> str:
+        """`dockyard ARGS`, which must succeed; its stdout."""
+        result = self.dockyard(*args, input=input, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"dockyard {' '.join(args)} failed ({result.returncode}): "
+                                 f"{result.stderr.decode(errors='replace')}")
+        return result.stdout.decode()
+
+
+def normalise(text: bytes) -> str:
+    """docker's output in dockyard's words: the program name is the only expected difference."""
+    out = text.decode(errors="replace")
+    out = re.sub(r"\bDocker daemon\b", "dockyard daemon", out)
+    out = re.sub(r"\bdocker daemon\b", "dockyard daemon", out)
+    return re.sub(r"\bdocker\b", "dockyard", out)
+
+
+@contextlib.contextmanager
+def _dockyardd(base: Path) -> Iterator[Daemon]:
+    import importlib.util
+    import pytest
+    if importlib.util.find_spec("dockyard.api.daemon") is None:
+        pytest.skip("dockyardd (dockyard.api.daemon) is not written yet")
+    socket = base / "dockyard.sock"
+    log = open(base / "dockyardd.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard.api.daemon", "-H", f"unix://{socket}", "--data-root", str(base / "data"),
+         "--exec-root", str(base / "exec"), "--pidfile", str(base / "dockyardd.pid")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = Daemon("dockyardd", f"unix://{socket}", base)
+    try:
+        deadline = time.monotonic() + 30
+        while daemon.dockyard("version", timeout=10).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dockyardd did not start; see {base / 'dockyardd.log'}")
+            time.sleep(0.1)
+        yield daemon
+    finally:
+        with contextlib.suppress(Exception):
+            ids = daemon.docker("ps", "-aq", timeout=30).stdout.split()
+            if ids:
+                daemon.docker("rm", "-f", *(i.decode() for i in ids), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def running_daemon(base: Path, kind: str | None = None) -> Iterator[Daemon]:
+    """A daemon for one test module, by DOCKYARD_TEST_DAEMON (see the module docstring)."""
+    kind = kind or os.environ.get("DOCKYARD_TEST_DAEMON", "dockerd")
+    base.mkdir(parents=True, exist_ok=True)
+    if "://" in kind:
+        yield Daemon("external", kind, base)
+    elif kind == "dockyardd":
+        with _dockyardd(base) as daemon:
+            yield daemon
+    elif kind == "dockerd":
+        with running_dockerd(base) as dockerd:
+            yield Daemon("dockerd", dockerd.host, base)
+    else:
+        raise ValueError(f"DOCKYARD_TEST_DAEMON={kind!r}: expected dockerd, dockyardd or a unix:// or tcp:// URL")
+    shutil.rmtree(base / "docker-config", ignore_errors=True)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Created:
+    """Names a test makes, removed afterwards whatever happened (with the real docker CLI, so a
+    broken dockyard cannot leave them behind)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.containers: list[str] = []
+        self.images: list[str] = []
+        self.volumes: list[str] = []
+
+    def container(self, prefix: str = "c") -> str:
+        name = unique(prefix)
+        self.containers.append(name)
+        return name
+
+    def image(self, ref: str) -> str:
+        self.images.append(ref)
+        return ref
+
+    def volume(self, prefix: str = "v") -> str:
+        name = unique(prefix)
+        self.volumes.append(name)
+        return name
+
+    def cleanup(self) -> None:
+        if self.containers:
+            self.daemon.docker("rm", "-f", "-v", *self.containers, timeout=60)
+        if self.images:
+            self.daemon.docker("rmi", "-f", *self.images, timeout=60)
+        if self.volumes:
+            self.daemon.docker("volume", "rm", "-f", *self.volumes, timeout=60)
