@@ -255,15 +255,22 @@ def cmd_exec(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
     return code
 
 
+def _printed_as_json(parsed: Parsed, value: object) -> bool:
+    """`--format json` prints `value` and says so; `table` (the default) is left to the caller."""
+    fmt = parsed.flags.get("format", "table")
+    if fmt == "json":
+        print(cjson.dumps(value))
+        return True
+    if fmt != "table":
+        raise InvalidArgument(f"invalid format option: {fmt}")
+    return False
+
+
 def cmd_ps(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
     container_id = _need_id(parsed, "ps", extra=1)
     pids = runtime.pids(container_id)
-    fmt = parsed.flags.get("format", "table")
-    if fmt == "json":
-        print(cjson.dumps(pids))
+    if _printed_as_json(parsed, pids):
         return 0
-    if fmt != "table":
-        raise InvalidArgument(f"invalid format option: {fmt}")
     import subprocess
 
     ps_args = parsed.args[1:] or ["-ef"]
@@ -292,12 +299,8 @@ def cmd_list(runtime: Any, parsed: Parsed, glob: Parsed) -> int:
         for st in states:
             print(st["id"])
         return 0
-    fmt = parsed.flags.get("format", "table")
-    if fmt == "json":
-        print(cjson.dumps(states))
+    if _printed_as_json(parsed, states):
         return 0
-    if fmt != "table":
-        raise InvalidArgument(f"invalid format option: {fmt}")
     rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
     rows += [[st["id"], str(st["pid"]), st["status"], st["bundle"], st["created"], st["owner"]] for st in states]
     widths = [max(12, *(len(r[i]) for r in rows)) + 1 for i in range(len(rows[0]) - 1)]

@@ -246,12 +246,9 @@ class Runtime:
         os.unlink(statedir.fifo)
         spec = Spec.from_json(state.config)
         if spec.hooks["poststart"]:
-            from dockyard.runtime.hooks import HookFailed, run_hooks
+            from dockyard.runtime.hooks import run_hooks_warning
 
-            try:
-                run_hooks("poststart", spec.hooks["poststart"], state.oci_state(Status.RUNNING))
-            except HookFailed as err:
-                log.warning(str(err))
+            run_hooks_warning("poststart", spec.hooks["poststart"], state.oci_state(Status.RUNNING))
 
     def run(self, container_id: str, bundle: str, opts: CreateOptions, *, detach: bool = False,
             keep: bool = False) -> int:
@@ -401,12 +398,9 @@ class Runtime:
             manager.destroy()
         spec = Spec.from_json(state.config)
         if spec.hooks["poststop"]:
-            from dockyard.runtime.hooks import HookFailed, run_hooks
+            from dockyard.runtime.hooks import run_hooks_warning
 
-            try:
-                run_hooks("poststop", spec.hooks["poststop"], state.oci_state(Status.STOPPED))
-            except HookFailed as err:
-                log.warning(str(err))
+            run_hooks_warning("poststop", spec.hooks["poststop"], state.oci_state(Status.STOPPED))
         statedir.remove()
 
     def _kill_all(self, state: State, manager: CgroupManager | None, status: StatusName) -> None:

@@ -51,3 +51,13 @@ def run_hooks(kind: str, hooks: list[Hook], state: dict[str, Any]) -> None:
                 f"error running {kind} hook #{i}: {hook.path}: exit status {proc.returncode}, "
                 f"stdout: {out.decode(errors='replace').strip()}, stderr: {errout.decode(errors='replace').strip()}"
             )
+
+
+def run_hooks_warning(kind: str, hooks: list[Hook], state: dict[str, Any]) -> None:
+    """poststart and poststop: a failure is logged as a warning and the lifecycle goes on."""
+    from dockyard.runtime import log
+
+    try:
+        run_hooks(kind, hooks, state)
+    except HookFailed as err:
+        log.warning(str(err))
