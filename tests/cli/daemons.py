@@ -75,6 +75,7 @@ def normalise(text: bytes) -> str:
 @contextlib.contextmanager
 def _dockyardd(base: Path) -> Iterator[Daemon]:
     import importlib.util
+
     import pytest
     if importlib.util.find_spec("dockyard.api.daemon") is None:
         pytest.skip("dockyardd (dockyard.api.daemon) is not written yet")

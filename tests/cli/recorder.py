@@ -39,7 +39,7 @@ def parse_requests(data: bytes) -> list[Request]:
         if not sep:
             break
         lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+        method, path, _ = ([*lines[0].split(" ", 2), "", ""])[:3]
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")

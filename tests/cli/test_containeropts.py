@@ -31,7 +31,7 @@ def test_ram_in_bytes_errors(text: str, message: str) -> None:
 def test_cpus_ulimits_durations() -> None:
     assert co.parse_cpus("1.5") == 1_500_000_000
     assert co.parse_cpus("0.000000001") == 1
-    with pytest.raises(ValueError, match="failed to parse 1.5x as a rational number"):
+    with pytest.raises(ValueError, match=r"failed to parse 1\.5x as a rational number"):
         co.parse_cpus("1.5x")
     with pytest.raises(ValueError, match="value is too precise"):
         co.parse_cpus("0.0000000001")

@@ -78,5 +78,5 @@ def test_help_is_status_zero() -> None:
 
 def test_parse_int_like_go() -> None:
     assert parse_int("-12") == -12 and parse_int("0x10") == 16
-    with pytest.raises(ValueError, match='parsing "1.5"'):
+    with pytest.raises(ValueError, match=r'parsing "1\.5"'):
         parse_int("1.5")

@@ -64,7 +64,8 @@ def render(text: str, data: Any = DATA) -> str:
     ("{{slice .Id 2 4}}", "23"),
     ("{{lt 1 2}} {{le 2 2}} {{gt 1 2}} {{ge \"b\" \"a\"}}", "true true false true"),
     ("{{eq .State.ExitCode 1 0}}", "true"),
-    ("{{.Ratio}} {{.State}}", "0.5 map[ExitCode:0 Health:<nil> Running:true Status:running]"),
+    ("{{.Ratio}} {{.State}}", "0.5 {running true 0 <nil>}"),  # a struct: values in field order
+    ("{{.Config.Labels}} {{.Mounts}}", "map[app:web tier:front] [{/a /b}]"),
     ("a {{- \" b \" -}} c", "a b c"),
     ("{{/* a comment */}}x", "x"),
     ("{{- /* trimmed */ -}}  y", "y"),

@@ -71,8 +71,19 @@ _LISTS = frozenset(("Cmd", "Entrypoint", "Env", "OnBuild", "Binds", "Links", "Ca
                     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
                     "Shell", "Names", "Ports", "Warnings", "DNSNames", "Test"))
 _MAPS = frozenset(("Labels", "Volumes", "ExposedPorts", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt", "Options",
-                   "Ports", "Networks", "Annotations", "DriverOpts", "Config", "Status", "UsageData"))
-NULL_AS: dict[str, TypedNil] = {**{k: TypedNil("map") for k in _MAPS}, **{k: TypedNil("list") for k in _LISTS}}
+                   "Ports", "Networks", "Annotations", "DriverOpts", "Data", "Attributes", "Details"))
+NULL_AS: dict[str, TypedNil] = {**{k: TypedNil("map") for k in _MAPS}, **{k: TypedNil("list") for k in _LISTS},
+                                 "Config": TypedNil("map")}
+
+
+# Fields Docker's JSON leaves out when empty (`omitempty`): a typed struct still has them.
+OMITTED: dict[str, Any] = {
+    "ExposedPorts": TypedNil("map"), "Healthcheck": None, "StopSignal": "", "StopTimeout": None, "MacAddress": "",
+    "Shell": TypedNil("list"), "ArgsEscaped": False, "NetworkDisabled": False, "Health": None, "SizeRw": None,
+    "SizeRootFs": None, "Node": None, "OnBuild": TypedNil("list"), "Annotations": TypedNil("map"),
+    "Init": None, "Mounts": TypedNil("list"), "Tmpfs": TypedNil("map"), "Sysctls": TypedNil("map"),
+    "StorageOpt": TypedNil("map"), "Runtime": "", "Isolation": "", "Platform": "",
+}
 
 
 # --- printing (Go's fmt %v) --------------------------------------------------------------
@@ -103,7 +114,39 @@ def go_float(value: float) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def go_str(value: Any, top: bool = True) -> str:
+class GoMap(dict):  # type: ignore[type-arg]
+    """A JSON object that is a Go map in Docker's types: prints `map[k:v ...]`, keys sorted."""
+
+    __slots__ = ()
+
+
+class GoStruct(dict):  # type: ignore[type-arg]
+    """A JSON object that is a Go struct: prints `{v1 v2 ...}` in field order."""
+
+    __slots__ = ()
+
+
+def _is_struct(value: dict[str, Any], key: str | None) -> bool:
+    """Docker's JSON has no types: a field known to be a map is one; otherwise an object whose
+    keys all look like Go field names (CamelCase) is a struct, anything else a map."""
+    if isinstance(value, GoMap) or (key is not None and key in _MAPS) or not value:
+        return False
+    if isinstance(value, GoStruct):
+        return True
+    return all(k[:1].isupper() and k.isidentifier() for k in value)
+
+
+def typed(value: Any, key: str) -> Any:
+    """The value of field `key`, tagged for printing: null slices/maps, maps, structs."""
+    if value is None:
+        return NULL_AS.get(key)
+    if isinstance(value, dict) and not isinstance(value, (GoMap, GoStruct)):
+        return GoStruct(value) if _is_struct(value, key) else GoMap(value)
+    return value
+
+
+def go_str(value: Any, key: str | None = None) -> str:
+    """fmt.Sprint of a template value (text/template prints pointers' targets at the top level)."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -121,9 +164,11 @@ def go_str(value: Any, top: bool = True) -> str:
     if isinstance(value, TypedNil):
         return "[]" if value.kind == "list" else "map[]"
     if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_str(v, False) for v in value) + "]"
+        return "[" + " ".join(go_str(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{go_str(k, False)}:{go_str(value[k], False)}" for k in sorted(value, key=str)) + "]"
+        if _is_struct(value, key):
+            return "{" + " ".join(go_str(NULL_AS.get(k, v) if v is None else v, k) for k, v in value.items()) + "}"
+        return "map[" + " ".join(f"{go_str(k)}:{go_str(value[k])}" for k in sorted(value, key=str)) + "]"
     text = getattr(value, "String", None)
     if callable(text):
         return str(text())
@@ -750,8 +795,12 @@ class _Exec:
             if isinstance(value, dict):
                 if name in value:
                     value = value[name]
-                    if value is None and name in NULL_AS:
-                        value = NULL_AS[name]
+                    if value is None:
+                        value = NULL_AS.get(name)
+                    elif isinstance(value, dict):
+                        value = typed(value, name)
+                elif name in OMITTED:
+                    value = OMITTED[name]
                 else:
                     raise self.fail(pos, text, f'map has no entry for key "{name}"')
             elif value is None or value is MISSING or isinstance(value, TypedNil):
@@ -931,6 +980,9 @@ def _format_one(spec: str, verb: str, arg: Any) -> str:
         return ("%" + spec + "s") % text if spec else text
     if verb == "t":
         return go_str(arg)
+    if verb == "T":
+        text = _go_type(arg) if not isinstance(arg, dict) else "map[string]interface {}"
+        return ("%" + spec + "s") % text if spec else text
     if verb in "dxXobc" and isinstance(arg, int) and not isinstance(arg, bool):
         if verb == "b":
             return format(arg, spec.replace(".", "") + "b")

@@ -56,6 +56,7 @@ def each(names: list[str], action: Callable[[str], object], ignore_missing: bool
             action(name)
         except APIError as e:
             if ignore_missing and e.http_status == 404:
+                sys.stderr.write(e.message + "\n")  # docker 28 says so, and succeeds
                 continue
             errors.append(e.message)
             continue

@@ -159,9 +159,9 @@ def stats(client: Client, prog: str, argv: list[str]) -> int:
                     continue
                 sample = None
             rows.append(StatsContext(name, sample or None, trunc))
-        sys.stdout.write(_render(rows, form))
         if errors:
             raise CLIError("\n".join(errors))
+        sys.stdout.write(_render(rows, form))
         return 0
     return _stream_stats(client, names, form, trunc)
 

@@ -254,6 +254,34 @@ def ps(client: Client, prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _host_port(binding: dict[str, Any]) -> str:
+    host = str(binding.get("HostIp") or "0.0.0.0")
+    return f"[{host}]:{binding.get('HostPort')}" if ":" in host else f"{host}:{binding.get('HostPort')}"
+
+
+def _natural(text: str) -> list[tuple[int, int | str]]:
+    """sortorder.NaturalLess: digit runs compare as numbers."""
+    parts: list[tuple[int, int | str]] = []
+    digits = ""
+    chars = ""
+    for ch in text:
+        if ch.isdigit():
+            if chars:
+                parts.append((1, chars))
+                chars = ""
+            digits += ch
+        else:
+            if digits:
+                parts.append((0, int(digits)))
+                digits = ""
+            chars += ch
+    if digits:
+        parts.append((0, int(digits)))
+    if chars:
+        parts.append((1, chars))
+    return parts
+
+
 PORT = Command("port CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container",
                [], min_args=1, max_args=2, aliases="dockyard container port, dockyard port")
 
@@ -267,13 +295,11 @@ def port(client: Client, prog: str, argv: list[str]) -> int:
         wanted = args[1] if "/" in args[1] else args[1] + "/tcp"
         bindings = ports.get(wanted)
         if not bindings:
-            raise CLIError(f"Error: No public port '{wanted}' published for {args[0]}")
-        lines = [f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}" for b in bindings]
+            raise CLIError(f"Error: No public port '{args[1]}' published for {args[0]}")
+        lines = [_host_port(b) for b in bindings]
     else:
-        for private in sorted(ports, key=lambda p: (int(p.split("/")[0]), p)):
-            for b in ports[private] or []:
-                host = b.get("HostIp") or "0.0.0.0"
-                host = f"[{host}]" if ":" in host else host
-                lines.append(f"{private} -> {host}:{b.get('HostPort')}")
+        for private, bindings in ports.items():
+            lines.extend(f"{private} -> {_host_port(b)}" for b in bindings or [])
+        lines.sort(key=_natural)
     sys.stdout.write("".join(line + "\n" for line in lines))
     return 0

@@ -195,8 +195,7 @@ def run(client: Client, prog: str, argv: list[str]) -> int:
     detach = opts.on("detach")
     tty = opts.on("tty")
     if detach and opts.values("attach"):
-        raise CLIError(f"{binary}: conflicting options: cannot specify both --attach and --detach\n\n"
-                       f"Run '{binary} run --help' for more information", 125)
+        raise CLIError("conflicting options: cannot specify both --attach and --detach")
     attach_stdin = not detach and ("stdin" in opts.values("attach") or opts.on("interactive"))
     if not detach and tty and attach_stdin:
         from dockyard.cli import terminal
@@ -306,7 +305,7 @@ def start(client: Client, prog: str, argv: list[str]) -> int:
             sys.stdout.write(name + "\n")
             sys.stdout.flush()
         if failed:
-            raise CLIError(f"failed to start containers: {', '.join(failed)}")
+            raise CLIError(f"Error: failed to start containers: {', '.join(failed)}")
         return 0
     if len(args) > 1:
         raise CLIError("you cannot start and attach multiple containers at once")
