@@ -1,0 +1,136 @@
+"""Images made by build steps (moby's NewChildImage, CommitBuildStep and CreateImage).
+
+    image_id = commit_step(store, StepCommit(parent_id, parent_config, config, container_config,
+                                             container_id, author, layer))
+
+The new image's config is the step's run config; `container_config` is what the step ran (the
+`#(nop)` command of a metadata instruction, the RUN's command line); history gains one entry whose
+`created_by` is that command joined by spaces, `empty_layer` when the step changed no file (the
+layer is then left out of rootfs); architecture, variant, OS features and version come from the
+parent; the parent is recorded as Docker's local parent (what the build cache looks at).
+
+The layer, when there is one, is an uncompressed tar already in the content store (diff id =
+digest, as `docker commit` stores them); the images ingest unpacks it onto the parent's layers.
+Nothing is visible until the image is registered, and a failure removes what this step added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from dockyard.images.ingest import Ingest
+from dockyard.images.store import ImageStore
+from dockyard.oci import media_types as mt
+from dockyard.oci.image_spec import (
+    ContainerConfig,
+    Descriptor,
+    History,
+    ImageConfig,
+    RootFS,
+    Timestamp,
+)
+
+__all__ = ["Layer", "StepCommit", "commit_step", "merge_container_config"]
+
+
+@dataclass
+class Layer:
+    """A layer blob in the content store: an uncompressed tar, so digest = diff id."""
+
+    digest: str
+    size: int
+
+
+@dataclass
+class StepCommit:
+    parent_id: str  # "" for FROM scratch
+    parent: ImageConfig  # the parent's config (an empty one with the OS set for scratch)
+    config: ContainerConfig  # the image's config after the step
+    container_config: ContainerConfig  # what the step ran
+    container_id: str = ""  # "" for COPY/ADD, which use no container
+    author: str = ""
+    layer: Layer | None = None  # None when the step changed nothing
+
+
+def commit_step(store: ImageStore, step: StepCommit, ingest: Ingest | None = None) -> str:
+    """Register the step's image; its id. With `ingest`, the caller commits it."""
+    parent = step.parent
+    created = Timestamp.now()
+    history = History(created=created, created_by=" ".join(step.container_config.cmd or []), author=step.author,
+                      empty_layer=step.layer is None)
+    docker_types = True
+    layers: list[Descriptor] = []
+    if step.parent_id:
+        image = store.image(step.parent_id)
+        docker_types = image.manifest.media_type == mt.DOCKER_MANIFEST
+        layers = list(store.manifest(image).layers)
+    diff_ids = list(parent.rootfs.diff_ids)
+    if step.layer is not None:
+        layers.append(Descriptor(mt.DOCKER_LAYER if docker_types else mt.OCI_LAYER, step.layer.digest, step.layer.size))
+        diff_ids.append(step.layer.digest)
+    config = ImageConfig(
+        architecture=parent.architecture or store.platform.architecture, variant=parent.variant,
+        os=parent.os or "linux", os_version=parent.os_version, os_features=list(parent.os_features),
+        created=created, author=step.author, container=step.container_id,
+        container_config=step.container_config, config=step.config,
+        rootfs=RootFS("layers", diff_ids), history=[*parent.history, history])
+    own = ingest is None
+    session = ingest if ingest is not None else Ingest(store, "build")
+    try:
+        if step.layer is not None:
+            session.pin("content", step.layer.digest)
+        image_id, _ = session.add_image(config.to_bytes(), config, layers, docker_types, parent=step.parent_id)
+        if own:
+            session.commit()
+    finally:
+        if own:
+            session.__exit__(None, None, None)
+    return image_id
+
+
+def merge_container_config(user: ContainerConfig, image: ContainerConfig | None) -> ContainerConfig:
+    """What dockerd's container create does to a build step's config (daemon/commit.go `merge`):
+    fields the step's config leaves empty are filled from its image's config, in place of a
+    copy. Recorded as `container_config` for steps that make a container."""
+    out = user.copy()
+    if image is None:
+        return out
+    img = image.copy()
+    if not out.user:
+        out.user = img.user
+    if not out.exposed_ports:
+        out.exposed_ports = img.exposed_ports
+    elif img.exposed_ports:
+        out.exposed_ports = sorted(set(out.exposed_ports) | set(img.exposed_ports))
+    if not out.env:
+        out.env = img.env
+    else:
+        keys = {e.split("=", 1)[0] for e in out.env}
+        out.env = [*out.env, *(e for e in img.env or [] if e.split("=", 1)[0] not in keys)]
+    labels = dict(out.labels or {})
+    for key, value in (img.labels or {}).items():
+        labels.setdefault(key, value)
+    out.labels = labels
+    if not out.entrypoint:
+        if not out.cmd:
+            out.cmd = img.cmd
+        if out.entrypoint is None:
+            out.entrypoint = img.entrypoint
+    if img.healthcheck is not None:
+        if out.healthcheck is None:
+            out.healthcheck = img.healthcheck
+        else:
+            h, base = out.healthcheck, img.healthcheck
+            out.healthcheck = replace(h, test=h.test or base.test, interval=h.interval or base.interval,
+                                      timeout=h.timeout or base.timeout,
+                                      start_period=h.start_period or base.start_period,
+                                      retries=h.retries or base.retries)
+    if not out.working_dir:
+        out.working_dir = img.working_dir
+    if not out.volumes:
+        out.volumes = img.volumes
+    elif img.volumes:
+        out.volumes = sorted(set(out.volumes) | set(img.volumes))
+    if not out.stop_signal:
+        out.stop_signal = img.stop_signal
+    return out

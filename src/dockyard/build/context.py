@@ -1,0 +1,454 @@
+"""The build context: the files COPY and ADD read, with Docker's content checksums.
+
+Two sources, one shape:
+
+    ctx = BuildContext.from_tar(stream, work_dir)           # what POST /build receives
+    ctx = BuildContext.from_directory(Path("."))            # what `docker build .` would send
+    ctx.dockerfile("Dockerfile")                            # bytes (and drops it from the context
+                                                            # when .dockerignore names it)
+    ctx.checksum("src/app.py")                              # tarsum v1 of the entry
+    ctx.close()                                             # removes what from_tar extracted
+
+`from_tar` extracts the (plain, gzip, bzip2 or xz) tar into a private directory under `work_dir`,
+every path resolved inside it, computing each entry's checksum as the daemon's tarsum does while
+reading: sha256 over the header fields name, mode, uid, gid, size, typeflag, linkname, uname and
+gname (both blanked), devmajor, devminor and the sorted xattrs, then the content. mtimes are not
+part of it, so touching a file does not invalidate the cache; changing its bytes, mode or owner
+does.
+
+`from_directory` does what the docker CLI does before it sends a context: reads .dockerignore,
+keeps the Dockerfile and .dockerignore even when excluded, walks the directory with Docker's
+pattern rules (an excluded directory is skipped unless an exception pattern may re-include
+something in it) and computes the same checksums as if the files had been tarred by the CLI
+(uid/gid 0, mode = permission and set-id bits). Files are read in place, never copied, and
+checksums are computed only for the entries a COPY touches.
+
+In both, the daemon's rule follows: the Dockerfile and .dockerignore are removed from the context
+when .dockerignore matches them. `write_context_tar` writes a directory as the CLI would send it
+(for clients of the API).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.build.dockerignore import MatchInfo, PatternMatcher, go_clean, read_dockerignore
+from dockyard.errors import InvalidArgument, NotFound, SystemCallError
+from dockyard.fsutil.paths import resolve_in_root
+
+__all__ = ["BuildContext", "tarsum_header", "write_context_tar"]
+
+_TYPEFLAGS = {stat.S_IFREG: "0", stat.S_IFLNK: "2", stat.S_IFCHR: "3", stat.S_IFBLK: "4", stat.S_IFDIR: "5",
+              stat.S_IFIFO: "6"}
+_CHUNK = 1 << 20
+
+
+def tarsum_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag: str, linkname: str = "",
+                  devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None,
+                  uname: str = "", gname: str = "") -> hashlib._Hash:
+    """A sha256 primed with tarsum v1's header fields (`WriteV1Header`); add the content and hexdigest."""
+    h = hashlib.sha256()
+    for key, value in (("name", name), ("mode", str(mode)), ("uid", str(uid)), ("gid", str(gid)),
+                       ("size", str(size)), ("typeflag", typeflag), ("linkname", linkname), ("uname", uname),
+                       ("gname", gname), ("devmajor", str(devmajor)), ("devminor", str(devminor))):
+        h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
+    for key in sorted(xattrs or {}):
+        h.update(key.encode("utf-8", "surrogateescape") + (xattrs or {})[key])
+    return h
+
+
+@dataclass
+class _Entry:
+    kind: str  # typeflag: "0" file, "5" dir, "2" symlink, "1" hard link to an earlier entry, ...
+    checksum: str = ""  # computed lazily for directory contexts
+    linkname: str = ""  # a hard link's first name
+
+
+def _rel(path: str) -> str:
+    """A context path as Docker cleans it: relative, no leading `/` or `./`, "." for the root."""
+    return go_clean("/" + path).lstrip("/") or "."
+
+
+class BuildContext:
+    """A build context rooted at `root`; only the paths in `entries` are visible."""
+
+    def __init__(self, root: Path, *, owned: bool, entries: dict[str, _Entry], from_directory: bool) -> None:
+        self.root = root
+        self.owned = owned
+        self._entries = entries
+        self._sorted: list[str] | None = None
+        self._from_directory = from_directory
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_tar(cls, stream: BinaryIO, work_dir: Path) -> BuildContext:
+        """Extract a context tar (any compression) into a new directory under `work_dir`."""
+        root = work_dir / f"context-{secrets.token_hex(8)}"
+        try:
+            root.mkdir(parents=True, mode=0o700)
+        except OSError as err:
+            raise SystemCallError.from_oserror(f"mkdir {root}", err) from None
+        ctx = cls(root, owned=True, entries={}, from_directory=False)
+        try:
+            ctx._extract(stream)
+        except BaseException:
+            ctx.close()
+            raise
+        return ctx
+
+    @classmethod
+    def from_directory(cls, directory: Path, dockerfile: str = "Dockerfile") -> BuildContext:
+        """The directory as the docker CLI would send it (.dockerignore applied); `dockerfile` is
+        the Dockerfile's path inside it, kept even when excluded."""
+        directory = Path(directory).resolve()
+        if not directory.is_dir():
+            raise NotFound(f"unable to prepare context: path {str(directory)!r} not found")
+        patterns = _cli_patterns(directory, dockerfile)
+        ctx = cls(directory, owned=False, entries={}, from_directory=True)
+        for rel, kind, linkname in _walk_included(directory, PatternMatcher(patterns)):
+            ctx._entries[rel] = _Entry(kind, linkname=linkname)
+        return ctx
+
+    def close(self) -> None:
+        if self.owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.owned = False
+
+    def __enter__(self) -> BuildContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- extraction ---------------------------------------------------------------------------
+
+    def _extract(self, stream: BinaryIO) -> None:
+        dirs: list[tuple[str, int]] = []
+        try:
+            tf = tarfile.open(fileobj=stream, mode="r|*")
+        except tarfile.TarError as err:
+            raise InvalidArgument(f"failed to read the build context: {err}") from None
+        with tf:
+            try:
+                for member in tf:
+                    self._extract_member(tf, member, dirs)
+            except tarfile.TarError as err:
+                raise InvalidArgument(f"failed to read the build context: {err}") from None
+            except OSError as err:
+                raise SystemCallError.from_oserror("extract the build context", err) from None
+        for path, mtime in reversed(dirs):
+            try:
+                os.utime(path, (mtime, mtime), follow_symlinks=False)
+            except OSError:
+                pass
+
+    def _extract_member(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dirs: list[tuple[str, int]]) -> None:
+        kind = m.type.decode() if m.type != tarfile.AREGTYPE else "0"
+        if kind in ("x", "g", "L", "K", "7"):
+            kind = "0" if kind == "7" else kind
+        if m.isdir():
+            kind = "5"
+        rel = _rel(m.name)
+        if rel.startswith("../") or rel == "..":
+            raise InvalidArgument(f"failed to read the build context: {m.name!r} is outside of the context")
+        header_name = m.name + "/" if kind == "5" and not m.name.endswith("/") else m.name
+        xattrs = {k[len("SCHILY.xattr."):]: v.encode("utf-8", "surrogateescape")
+                  for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
+        h = tarsum_header(header_name, m.mode, m.uid, m.gid, m.size,
+                          kind, m.linkname, m.devmajor, m.devminor, xattrs)
+        if rel == ".":
+            self._entries.setdefault(".", _Entry("5", h.hexdigest()))
+            return
+        parent, _, base = rel.rpartition("/")
+        parent_host = resolve_in_root(str(self.root), parent) if parent else str(self.root)
+        os.makedirs(parent_host, mode=0o755, exist_ok=True)
+        target = os.path.join(parent_host, base)
+        if kind != "5":
+            _remove(target)
+        if kind == "5":
+            if not os.path.isdir(target) or os.path.islink(target):
+                _remove(target)
+                os.mkdir(target, 0o700)
+            os.chmod(target, m.mode & 0o7777)
+            dirs.append((target, int(m.mtime)))
+        elif kind == "0":
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                src = tf.extractfile(m)
+                if src is not None:
+                    while True:
+                        chunk = src.read(_CHUNK)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        out.write(chunk)
+                os.fchmod(out.fileno(), m.mode & 0o7777)
+        elif kind == "2":
+            os.symlink(m.linkname, target)
+        elif kind == "1":
+            link_rel = _rel(m.linkname)
+            source = os.path.join(self.root, link_rel)
+            if link_rel not in self._entries or os.path.islink(os.path.dirname(source)):
+                raise InvalidArgument(f"failed to read the build context: hard link {m.name!r} to "
+                                      f"{m.linkname!r}, which is not in the context")
+            os.link(source, target, follow_symlinks=False)
+        elif kind in ("3", "4", "6"):
+            fmt = {"3": stat.S_IFCHR, "4": stat.S_IFBLK, "6": stat.S_IFIFO}[kind]
+            os.mknod(target, fmt | (m.mode & 0o7777), os.makedev(m.devmajor, m.devminor))
+        else:
+            return  # other entry types carry nothing a build can use
+        if kind != "1":
+            try:
+                os.lchown(target, m.uid, m.gid)
+            except OSError:
+                pass
+            if kind != "5":
+                os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+        self._entries.setdefault(rel, _Entry(kind, h.hexdigest()))
+        self._sorted = None
+
+    # --- the Dockerfile -----------------------------------------------------------------------
+
+    def dockerfile(self, name: str = "Dockerfile") -> tuple[str, bytes]:
+        """(the name found, the contents) of the Dockerfile at `name` in the context (`dockerfile`
+        as a fallback for the default name); it and .dockerignore then leave the context when
+        .dockerignore matches them."""
+        rel = _rel(name)
+        found = self._read_file(rel)
+        if found is None and name == "Dockerfile":
+            rel = "dockerfile"
+            found = self._read_file(rel)
+        if found is None:
+            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
+        if not found:
+            raise InvalidArgument(f"the Dockerfile ({name if rel != 'dockerfile' else rel}) cannot be empty")
+        ignore = self._read_file(".dockerignore")
+        if ignore is not None:
+            matcher = PatternMatcher(read_dockerignore(ignore))
+            for path in (".dockerignore", rel):
+                if matcher.matches(path):
+                    self.remove(path)
+        return rel, found
+
+    def _read_file(self, rel: str) -> bytes | None:
+        if rel not in self._entries:
+            return None
+        try:
+            host = self.host_path(rel)
+            with open(host, "rb") as f:
+                return f.read()
+        except (OSError, NotFound):
+            return None
+
+    def remove(self, rel: str) -> None:
+        """Drop a path (and what is below it) from the context."""
+        rel = _rel(rel)
+        for key in [k for k in self._entries if k == rel or k.startswith(rel + "/")]:
+            del self._entries[key]
+        self._sorted = None
+        if self.owned:
+            _remove(os.path.join(self.root, rel))
+
+    # --- lookups for COPY/ADD -----------------------------------------------------------------
+
+    def host_path(self, rel: str) -> str:
+        """The host path of a context path, symlinks followed inside the context."""
+        return resolve_in_root(str(self.root), _rel(rel))
+
+    def resolve(self, rel: str) -> str:
+        """The context path `rel` names once symlinks are followed ("." for the root)."""
+        host = self.host_path(rel)
+        inside = os.path.relpath(host, self.root)
+        return "." if inside == "." else inside
+
+    def exists(self, rel: str) -> bool:
+        rel = _rel(rel)
+        return rel == "." or rel in self._entries
+
+    def is_file(self, rel: str) -> bool:
+        """A regular file (or a hard link to one)."""
+        rel = _rel(rel)
+        return rel in self._entries and self._entries[rel].kind in ("0", "1")
+
+    def is_dir(self, rel: str) -> bool:
+        rel = _rel(rel)
+        return rel == "." or (rel in self._entries and self._entries[rel].kind == "5")
+
+    def kind(self, rel: str) -> str:
+        rel = _rel(rel)
+        return "5" if rel == "." else self._entries[rel].kind
+
+    def _keys(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self._entries)
+        return self._sorted
+
+    def walk(self, rel: str = ".") -> Iterator[str]:
+        """Every visible path below `rel` (not `rel` itself), in filepath.Walk's order."""
+        rel = _rel(rel)
+        if rel == ".":
+            yield from _walk_order(self._keys())
+            return
+        keys = self._keys()
+        prefix = rel + "/"
+        start = bisect.bisect_left(keys, prefix)
+        below = []
+        for key in keys[start:]:
+            if not key.startswith(prefix):
+                break
+            below.append(key)
+        yield from _walk_order(below)
+
+    def checksum(self, rel: str) -> str:
+        """The tarsum of a visible path (the path itself when it has none, as Docker falls back)."""
+        rel = _rel(rel)
+        entry = self._entries.get(rel)
+        if entry is None:
+            return rel
+        if not entry.checksum:
+            entry.checksum = self._directory_checksum(rel, entry)
+        return entry.checksum
+
+    def _directory_checksum(self, rel: str, entry: _Entry) -> str:
+        host = os.path.join(self.root, rel)
+        st = os.lstat(host)
+        kind = entry.kind
+        size = 0
+        linkname = entry.linkname
+        if kind == "2":
+            linkname = os.readlink(host)
+        if kind == "0":
+            size = st.st_size
+        name = rel + "/" if kind == "5" else rel
+        xattrs: dict[str, bytes] = {}
+        if kind in ("0", "5"):
+            try:
+                xattrs["security.capability"] = os.getxattr(host, "security.capability", follow_symlinks=False)
+            except OSError:
+                pass
+        dev = st.st_rdev if kind in ("3", "4") else 0
+        h = tarsum_header(name, st.st_mode & 0o7777, 0, 0, size, kind, linkname,
+                          os.major(dev) if dev else 0, os.minor(dev) if dev else 0, xattrs)
+        if kind == "0":
+            with open(host, "rb") as f:
+                while True:
+                    chunk = f.read(_CHUNK)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+        return h.hexdigest()
+
+
+def _walk_order(keys: list[str]) -> Iterator[str]:
+    """Sorted paths in filepath.Walk's order (a directory's entries by name, depth first):
+    "a", "a/b", "a-c" rather than the plain sort's "a", "a-c", "a/b"."""
+    return iter(sorted(keys, key=lambda k: k.split("/")))
+
+
+def _remove(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+# --- what the docker CLI sends ---------------------------------------------------------------------
+
+
+def _cli_patterns(directory: Path, dockerfile: str) -> list[str]:
+    """The .dockerignore patterns plus the CLI's exceptions for the Dockerfile and .dockerignore."""
+    try:
+        data = (directory / ".dockerignore").read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise SystemCallError.from_oserror(f"read {directory / '.dockerignore'}", err) from None
+    patterns = read_dockerignore(data)
+    matcher = PatternMatcher(patterns)
+    if matcher.matches(".dockerignore"):
+        patterns.append("!.dockerignore")
+    name = _rel(dockerfile)
+    if matcher.matches(name):
+        patterns.append("!" + name)
+    return patterns
+
+
+def _walk_included(directory: Path, matcher: PatternMatcher) -> Iterator[tuple[str, str, str]]:
+    """(relative path, typeflag, hard link target) of what the CLI's TarWithOptions would put in
+    the context; a regular file seen before under another name is a hard link ("1") to it."""
+    seen: dict[tuple[int, int], str] = {}
+    stack: list[tuple[str, MatchInfo | None]] = [("", None)]
+    while stack:
+        rel_dir, info = stack.pop()
+        host_dir = os.path.join(directory, rel_dir) if rel_dir else str(directory)
+        try:
+            names = sorted(os.listdir(host_dir))
+        except OSError as err:
+            raise SystemCallError.from_oserror(f"can't stat '{host_dir}'", err) from None
+        subdirs: list[tuple[str, MatchInfo | None]] = []
+        for name in names:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            st = os.lstat(os.path.join(host_dir, name))
+            is_dir = stat.S_ISDIR(st.st_mode)
+            skip, child_info = matcher.matches_using_parent(rel, info)
+            if skip:
+                if is_dir and matcher.exclusions and matcher.may_include_below(rel):
+                    subdirs.append((rel, child_info))
+                continue
+            kind = _TYPEFLAGS.get(stat.S_IFMT(st.st_mode))
+            if kind is None:
+                continue  # sockets are not archived
+            linkname = ""
+            if kind == "0" and st.st_nlink > 1:
+                first = seen.setdefault((st.st_dev, st.st_ino), rel)
+                if first != rel:
+                    kind, linkname = "1", first
+            yield rel, kind, linkname
+            if is_dir:
+                subdirs.append((rel, child_info))
+        stack.extend(reversed(subdirs))
+
+
+def write_context_tar(directory: Path, out: BinaryIO, dockerfile: str = "Dockerfile") -> None:
+    """Tar `directory` as the docker CLI sends a context: .dockerignore applied (the Dockerfile and
+    .dockerignore kept), uid/gid 0, no user names, permission bits only, whole-second mtimes."""
+    matcher = PatternMatcher(_cli_patterns(Path(directory), dockerfile))
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for rel, kind, linkname in _walk_included(Path(directory), matcher):
+            host = os.path.join(directory, rel)
+            st = os.lstat(host)
+            info = tarfile.TarInfo(rel)
+            info.mode = st.st_mode & 0o7777
+            info.mtime = int(st.st_mtime)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.type = kind.encode()
+            if kind == "1":
+                info.linkname = linkname
+                tf.addfile(info)
+                continue
+            if kind == "2":
+                info.linkname = os.readlink(host)
+            if kind in ("3", "4"):
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            if kind == "0":
+                info.size = st.st_size
+                with open(host, "rb") as f:
+                    tf.addfile(info, f)
+            else:
+                tf.addfile(info)
