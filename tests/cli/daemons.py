@@ -72,6 +72,33 @@ def normalise(text: bytes) -> str:
     return re.sub(r"\bdocker\b", "dockyard", out)
 
 
+_AGO = re.compile(r"(Less than a second|About a minute|About an hour|\d+ (seconds?|minutes?|hours?|days|weeks|"
+                  r"months|years))( ago)?")
+
+
+def _loose(text: str, sort_rows: bool) -> list[str]:
+    """Humanised durations and column padding blurred (a second may tick between two commands)."""
+    lines = [re.sub(r"  +", "  ", _AGO.sub("<ago>", line)).rstrip() for line in text.splitlines()]
+    if sort_rows and lines:
+        header = 0 if lines[0].startswith("{") or lines[0][:1].islower() else 1  # JSON lines have none
+        lines = lines[:header] + sorted(lines[header:])
+    return lines
+
+
+def assert_same(daemon: Daemon, *args: str, input: bytes | None = None,
+                sort_rows: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """`dockyard ARGS` and `docker ARGS` on the same daemon: same status, same stderr, same stdout
+    (exactly, or up to a humanised time that ticked between the two; rows sorted with `sort_rows`,
+    for docker's Go-map orders)."""
+    ours, theirs = daemon.dockyard(*args, input=input), daemon.docker(*args, input=input)
+    a = (ours.returncode, ours.stdout.decode(errors="replace"), ours.stderr.decode(errors="replace"))
+    b = (theirs.returncode, normalise(theirs.stdout), normalise(theirs.stderr))
+    if a != b:
+        assert (a[0], _loose(a[1], sort_rows), _loose(a[2], False)) == \
+            (b[0], _loose(b[1], sort_rows), _loose(b[2], False)), (args, a, b)
+    return ours
+
+
 @contextlib.contextmanager
 def _dockyardd(base: Path) -> Iterator[Daemon]:
     import importlib.util

@@ -92,10 +92,9 @@ def _pipe(src: socket.socket, dst: socket.socket, record: bytearray | None, lock
         pass
     finally:
         with suppress(OSError):
-            if isinstance(dst, ssl.SSLSocket):
-                dst.close()
-            else:
-                dst.shutdown(socket.SHUT_WR)
+            # a plain TCP half-close also for TLS (socket.socket's shutdown, not SSLSocket's, which
+            # would drop the TLS session the other direction still uses)
+            socket.socket.shutdown(dst, socket.SHUT_WR)
 
 
 @contextmanager

@@ -10,14 +10,11 @@ import time
 
 import pytest
 
-from tests.cli.daemons import DOCKYARD, Created, Daemon, normalise
+from tests.cli.daemons import DOCKYARD, Created, Daemon, assert_same
 
 
 def same(daemon: Daemon, *args: str) -> str:
-    ours, theirs = daemon.dockyard(*args), daemon.docker(*args)
-    assert (ours.returncode, ours.stdout.decode(), ours.stderr.decode()) == \
-        (theirs.returncode, normalise(theirs.stdout), normalise(theirs.stderr)), args
-    return ours.stdout.decode()
+    return assert_same(daemon, *args).stdout.decode()
 
 
 @pytest.fixture

@@ -11,19 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.daemons import DOCKYARD, Created, Daemon, normalise
+from tests.cli.daemons import DOCKYARD, Created, Daemon, assert_same
 
 
-def both(daemon: Daemon, *args: str, input: bytes | None = None) -> tuple[subprocess.CompletedProcess[bytes],
-                                                                           subprocess.CompletedProcess[bytes]]:
-    return daemon.dockyard(*args, input=input), daemon.docker(*args, input=input)
-
-
-def assert_same(daemon: Daemon, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    ours, theirs = both(daemon, *args, input=input)
-    assert (ours.returncode, ours.stdout.decode(), ours.stderr.decode()) == \
-        (theirs.returncode, normalise(theirs.stdout), normalise(theirs.stderr)), args
-    return ours
+def same(daemon: Daemon, *args: str, input: bytes | None = None) -> None:
+    assert_same(daemon, *args, input=input)
 
 
 def test_echo_and_streams(daemon: Daemon) -> None:
@@ -33,11 +25,11 @@ def test_echo_and_streams(daemon: Daemon) -> None:
 
 @pytest.mark.parametrize("code", [0, 1, 3, 42, 255])
 def test_exit_status_is_the_containers(daemon: Daemon, code: int) -> None:
-    assert_same(daemon, "run", "--rm", "busybox", "sh", "-c", f"exit {code}")
+    same(daemon, "run", "--rm", "busybox", "sh", "-c", f"exit {code}")
 
 
 def test_killed_container_status(daemon: Daemon) -> None:
-    assert_same(daemon, "run", "--rm", "busybox", "sh", "-c", "kill -9 $$")
+    same(daemon, "run", "--rm", "busybox", "sh", "-c", "kill -9 $$")
 
 
 def test_command_not_found_is_127_and_not_executable_126(daemon: Daemon, created: Created) -> None:
@@ -80,7 +72,7 @@ def test_usage_errors_match_docker(daemon: Daemon) -> None:
                  ["run", "-p", "80:80:80:80", "busybox"], ["run", "--rm", "--restart", "always", "busybox"],
                  ["run", "-d", "-a", "stdout", "busybox"], ["ps", "--foo"], ["ps", "-n"], ["rm"],
                  ["rename", "a"], ["foo"], ["image", "foo"]):
-        assert_same(daemon, *args)
+        same(daemon, *args)
 
 
 def test_env_and_env_file(daemon: Daemon, tmp_path: Path) -> None:
@@ -91,8 +83,8 @@ def test_env_and_env_file(daemon: Daemon, tmp_path: Path) -> None:
     assert result.stdout == b"1|two words|3|h\n"
     bad = tmp_path / "bad.env"
     bad.write_text("A=1\n bad key=2\n")
-    assert_same(daemon, "run", "--rm", "--env-file", str(bad), "busybox", "true")
-    assert_same(daemon, "run", "--rm", "--env-file", str(tmp_path / "missing.env"), "busybox", "true")
+    same(daemon, "run", "--rm", "--env-file", str(bad), "busybox", "true")
+    same(daemon, "run", "--rm", "--env-file", str(tmp_path / "missing.env"), "busybox", "true")
 
 
 def test_stdin(daemon: Daemon) -> None:
@@ -107,14 +99,14 @@ def test_stdin(daemon: Daemon) -> None:
 
 
 def test_tty_without_terminal(daemon: Daemon) -> None:
-    assert_same(daemon, "run", "--rm", "-it", "busybox", "true", input=b"")
+    same(daemon, "run", "--rm", "-it", "busybox", "true", input=b"")
     result = daemon.dockyard("run", "--rm", "-t", "busybox", "echo", "tty")
     assert result.stdout == b"tty\r\n"
 
 
 def test_attach_only_stdout(daemon: Daemon) -> None:
-    assert_same(daemon, "run", "--rm", "-a", "stdout", "busybox", "sh", "-c", "echo o; echo e >&2")
-    assert_same(daemon, "run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo o; echo e >&2")
+    same(daemon, "run", "--rm", "-a", "stdout", "busybox", "sh", "-c", "echo o; echo e >&2")
+    same(daemon, "run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo o; echo e >&2")
 
 
 def test_detached_prints_the_full_id_and_rm_removes(daemon: Daemon, created: Created) -> None:

@@ -139,9 +139,18 @@ class Connection:
         return data
 
     def shutdown_write(self) -> None:
+        """End what we send (stdin's EOF) but keep reading. On TLS that is a close_notify alert,
+        as Go's tls.Conn.CloseWrite sends: one non-blocking SSL_shutdown, reads continue."""
         try:
             if hasattr(self.sock, "unwrap"):
-                return  # TLS: a half close would end the session; docker sends nothing either
+                self.sock.setblocking(False)
+                try:
+                    self.sock.unwrap()
+                except OSError:  # SSLWantReadError: our alert is out, the peer's is still to come
+                    pass
+                finally:
+                    self.sock.setblocking(True)
+                return
             self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass

@@ -116,13 +116,25 @@ def _help() -> str:
     return "\n".join(lines)
 
 
+_GROUP_SHORT = {
+    "volume": {"create": "Create a volume", "inspect": "Display detailed information on one or more volumes",
+               "ls": "List volumes", "prune": "Remove unused local volumes", "rm": "Remove one or more volumes"},
+    "image": {"inspect": "Display detailed information on one or more images", "ls": "List images",
+              "prune": "Remove unused images", "rm": "Remove one or more images"},
+    "container": {"inspect": "Display detailed information on one or more containers", "ls": "List containers",
+                  "prune": "Remove all stopped containers", "rm": "Remove one or more containers"},
+    "system": {"df": "Show dockyard disk usage", "prune": "Remove unused data"},
+}
+
+
 def _group_help(group: str) -> str:
     short, verbs = GROUPS[group]
     seen: dict[tuple[str, str], str] = {}
     for verb, target in verbs.items():
         seen.setdefault(target, verb)
+    own = _GROUP_SHORT.get(group, {})
     lines = [f"\nUsage:  {PROG} {group} COMMAND", "", short, "", "Commands:"]
-    lines += [f"  {verb:<11} {_SHORT.get(verb, '')}" for verb in sorted(seen.values())]
+    lines += [f"  {verb:<11} {own.get(verb) or _SHORT.get(verb, '')}" for verb in sorted(seen.values())]
     lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
 
@@ -214,11 +226,15 @@ def dispatch(argv: list[str]) -> int:
     args = rest[1:]
     if verb in GROUPS:
         _, verbs = GROUPS[verb]
-        if not args or args[0] in ("--help", "-h", "help"):
+        if not args:
+            sys.stderr.write(_group_help(verb).lstrip("\n"))  # docker: bare group usage on stderr, status 0
+            return 0
+        if args[0] in ("--help", "-h", "help"):
             raise UsageError(_group_help(verb), 0)
         sub = args[0]
         if sub not in verbs:
-            raise CLIError(f"{PROG}: unknown command: {PROG} {verb} {sub}\n\nUsage:  {PROG} {verb}\n\n"
+            use = f"{verb} COMMAND" if verb == "volume" else verb  # cobra's Use lines, as docker has them
+            raise CLIError(f"{PROG}: unknown command: {PROG} {verb} {sub}\n\nUsage:  {PROG} {use}\n\n"
                            f"Run '{PROG} {verb} --help' for more information")
         target = verbs[sub]
         prog = f"{PROG} {verb} {sub}"

@@ -145,6 +145,15 @@ def typed(value: Any, key: str) -> Any:
     return value
 
 
+def _fold(value: dict[str, Any], name: str) -> str | None:
+    """The key matching `name` case-insensitively, as encoding/json matches struct fields."""
+    low = name.lower()
+    for key in value:
+        if isinstance(key, str) and key.lower() == low:
+            return key
+    return None
+
+
 def go_str(value: Any, key: str | None = None) -> str:
     """fmt.Sprint of a template value (text/template prints pointers' targets at the top level)."""
     if isinstance(value, str):
@@ -600,19 +609,25 @@ class _Continue(Exception):
 
 
 class Template:
-    __slots__ = ("funcs", "nodes", "src")
+    __slots__ = ("funcs", "name", "nodes", "src")
 
     def __init__(self, src: str, nodes: list[Any], funcs: dict[str, Callable[..., Any]]) -> None:
         self.src = src
         self.nodes = nodes
         self.funcs = funcs
+        self.name = ""
 
     def with_funcs(self, funcs: dict[str, Callable[..., Any]]) -> Template:
-        return Template(self.src, self.nodes, {**self.funcs, **funcs})
+        copy = Template(self.src, self.nodes, {**self.funcs, **funcs})
+        copy.name = self.name
+        return copy
 
     def execute(self, data: Any) -> str:
         out: list[str] = []
-        _Exec(self, out).run(self.nodes, data, [("$", data)])
+        try:
+            _Exec(self, out).run(self.nodes, data, [("$", data)])
+        except TemplateError as e:
+            raise _renamed(e, self.name) if self.name else e from None
         return "".join(out)
 
 
@@ -801,6 +816,8 @@ class _Exec:
                         value = typed(value, name)
                 elif name in OMITTED:
                     value = OMITTED[name]
+                elif (alias := _fold(value, name)) is not None:
+                    value = typed(value[alias], alias)  # Go's field name for a JSON key: APIVersion, ID
                 else:
                     raise self.fail(pos, text, f'map has no entry for key "{name}"')
             elif value is None or value is MISSING or isinstance(value, TypedNil):
@@ -1064,5 +1081,16 @@ HEADER_FUNCS: dict[str, Callable[..., Any]] = {
 }
 
 
-def parse(text: str) -> Template:
-    return Template(text, _Parser(text).parse(), FUNCS)
+def _renamed(err: TemplateError, name: str) -> TemplateError:
+    message = str(err).replace("template: :", f"template: {name}:", 1).replace('executing ""', f'executing "{name}"', 1)
+    return TemplateError(message)
+
+
+def parse(text: str, name: str = "") -> Template:
+    """A template; `name` is Go's template name, which its errors quote (docker's `version`)."""
+    try:
+        tmpl = Template(text, _Parser(text).parse(), FUNCS)
+    except TemplateError as e:
+        raise _renamed(e, name) if name else e from None
+    tmpl.name = name
+    return tmpl

@@ -46,10 +46,10 @@ def _client_info(client: Client | None) -> dict[str, Any]:
     return info
 
 
-def _template_out(template: str, data: Any) -> str:
+def _template_out(template: str, data: Any, name: str = "") -> str:
     from dockyard.cli.template import TemplateError, parse
     try:
-        tmpl = parse("{{json .}}" if template == "json" else template)
+        tmpl = parse("{{json .}}" if template == "json" else template, name)
     except TemplateError as e:
         raise CLIError(f"template parsing error: {e}", 64) from None
     try:
@@ -70,7 +70,7 @@ def version(client: Client, prog: str, argv: list[str]) -> int:
     if server is None:
         info["ApiVersion"] = MAX_API_VERSION
     if opts.text("format"):
-        sys.stdout.write(_template_out(opts.text("format"), {"Client": info, "Server": server}))
+        sys.stdout.write(_template_out(opts.text("format"), {"Client": info, "Server": server}, "version"))
     else:
         api = info["ApiVersion"]
         downgraded = f" (downgraded from {MAX_API_VERSION})" if api != MAX_API_VERSION else ""

@@ -43,7 +43,7 @@ PRUNE = Command("prune [OPTIONS]", "Remove unused local volumes", [
 TABLE = "table {{.Driver}}\t{{.Name}}"
 TITLES = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
           "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Availability": "AVAILABILITY", "Group": "GROUP",
-          "Status": "STATUS", "CreatedAt": "CREATED AT"}
+          "Status": "STATUS"}
 
 
 def _kv(items: list[str]) -> dict[str, str]:
