@@ -1,0 +1,561 @@
+"""/containers/...: create, lifecycle, inspect, list, logs, attach, cp, export, diff, top, prune."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, Hijacked, hijack
+from dockyard.api.server import Api, Handler, jsonr
+from dockyard.engine import fsops, views
+from dockyard.engine.engine import AttachRequest
+from dockyard.engine.monitor import frame
+
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def routes(api: Api) -> list[tuple[str, str, Handler]]:
+    engine = api.engine
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        body = await api.json_body(request)
+        if body is None:
+            raise errors.InvalidArgument("config cannot be empty in order to create a container")
+        name = request.query.get("name", "")
+        cid, warnings = await api.call(engine.create, body, name, request.query.get("platform", ""))
+        return jsonr({"Id": cid, "Warnings": warnings or []}, status=201)
+
+    async def list_(request: web.Request) -> web.StreamResponse:
+        filters = views.parse_filters(request.query.get("filters", ""))
+        result = await api.call(views.list_containers, engine, all=api.qbool(request, "all"),
+                                limit=api.qint(request, "limit", -1) or -1, size=api.qbool(request, "size"),
+                                filters=filters)
+        return jsonr(result)
+
+    async def inspect(request: web.Request) -> web.StreamResponse:
+        c = engine.get(request.match_info["id"])
+        doc = await api.call(views.inspect, engine, c, api.qbool(request, "size"))
+        return jsonr(doc)
+
+    async def start(request: web.Request) -> web.StreamResponse:
+        await api.json_body(request)  # old clients send a HostConfig; it is ignored, as dockerd >= 1.24 does
+        await api.call(engine.start, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def stop(request: web.Request) -> web.StreamResponse:
+        timeout = api.qint(request, "t", None)
+        await api.call(engine.stop, request.match_info["id"], timeout, request.query.get("signal", ""))
+        return web.Response(status=204)
+
+    async def restart(request: web.Request) -> web.StreamResponse:
+        timeout = api.qint(request, "t", None)
+        await api.call(engine.restart, request.match_info["id"], timeout, request.query.get("signal", ""))
+        return web.Response(status=204)
+
+    async def kill(request: web.Request) -> web.StreamResponse:
+        await api.call(engine.kill, request.match_info["id"], request.query.get("signal", ""))
+        return web.Response(status=204)
+
+    async def pause(request: web.Request) -> web.StreamResponse:
+        await api.call(engine.pause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(request: web.Request) -> web.StreamResponse:
+        await api.call(engine.unpause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def rename(request: web.Request) -> web.StreamResponse:
+        await api.call(engine.rename, request.match_info["id"], request.query.get("name", ""))
+        return web.Response(status=204)
+
+    async def resize(request: web.Request) -> web.StreamResponse:
+        h = api.qint(request, "h", 0) or 0
+        w = api.qint(request, "w", 0) or 0
+        await api.call(engine.resize, request.match_info["id"], h, w)
+        return web.Response(status=200)
+
+    async def remove(request: web.Request) -> web.StreamResponse:
+        if api.qbool(request, "link"):
+            raise errors.InvalidArgument("Conflict, cannot remove the default link name of the container")
+        await api.call(engine.remove, request.match_info["id"], force=api.qbool(request, "force"),
+                       volumes=api.qbool(request, "v"))
+        return web.Response(status=204)
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        condition = request.query.get("condition", "")
+        future = engine.wait(request.match_info["id"], condition)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)  # headers first: the docker CLI waits for them before `start`
+        try:
+            result = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        await response.write(json.dumps(result).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    async def prune(request: web.Request) -> web.StreamResponse:
+        filters = views.parse_filters(request.query.get("filters", ""))
+        return jsonr(await api.call(engine.prune, filters))
+
+    async def top(request: web.Request) -> web.StreamResponse:
+        return jsonr(await api.call(fsops.top, engine, request.match_info["id"],
+                                                request.query.get("ps_args", "-ef")))
+
+    async def changes(request: web.Request) -> web.StreamResponse:
+        result = await api.call(fsops.changes, engine, request.match_info["id"])
+        return jsonr(result or None)
+
+    async def export(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        engine.get(ref)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await api.stream_from(request, response, lambda out: fsops.export(engine, ref, out))
+        await response.write_eof()
+        return response
+
+    async def archive_head(request: web.Request) -> web.StreamResponse:
+        path = request.query.get("path", "")
+        st = await api.call(fsops.archive_stat, engine, request.match_info["id"], path)
+        return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": st.header_value(),
+                                                 "Content-Type": "application/x-tar"})
+
+    async def archive_get(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        path = request.query.get("path", "")
+        st = await api.call(fsops.archive_stat, engine, ref, path)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar",
+                                               "X-Docker-Container-Path-Stat": st.header_value()})
+        await api.stream_from(request, response, lambda out: fsops.archive_get(engine, ref, path, out))
+        await response.write_eof()
+        return response
+
+    async def archive_put(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        path = request.query.get("path", "")
+        reader = api.body_reader(request)
+        await api.call(fsops.archive_put, engine, ref, path, reader,
+                       no_overwrite_dir_non_dir=api.qbool(request, "noOverwriteDirNonDir"),
+                       copy_uid_gid=api.qbool(request, "copyUIDGID"))
+        return web.Response(status=200)
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        return await _logs(api, request)
+
+    async def attach(request: web.Request) -> web.StreamResponse:
+        return await _attach(api, request)
+
+    async def attach_ws(request: web.Request) -> web.StreamResponse:
+        return await _attach_ws(api, request)
+
+    async def commit(request: web.Request) -> web.StreamResponse:
+        body = await api.json_body(request)
+        ref = request.query.get("container", "")
+        if not ref:
+            raise errors.InvalidArgument("No container name or ID supplied")
+        image_id = await api.call(
+            fsops.commit, engine, ref, repo=request.query.get("repo", ""), tag=request.query.get("tag", ""),
+            comment=request.query.get("comment", ""), author=request.query.get("author", ""),
+            changes_=request.query.getall("changes", []), pause=api.qbool(request, "pause", True),
+            config=body if isinstance(body, dict) and body else None)
+        return jsonr({"Id": image_id}, status=201)
+
+    async def stats(request: web.Request) -> web.StreamResponse:
+        return await _stats(api, request)
+
+    async def update(request: web.Request) -> web.StreamResponse:
+        await api.json_body(request)
+        engine.get(request.match_info["id"])
+        return jsonr({"Warnings": []})
+
+    return [
+        ("POST", "/containers/create", create),
+        ("GET", "/containers/json", list_),
+        ("POST", "/containers/prune", prune),
+        ("GET", "/containers/{id}/json", inspect),
+        ("POST", "/containers/{id}/start", start),
+        ("POST", "/containers/{id}/stop", stop),
+        ("POST", "/containers/{id}/restart", restart),
+        ("POST", "/containers/{id}/kill", kill),
+        ("POST", "/containers/{id}/pause", pause),
+        ("POST", "/containers/{id}/unpause", unpause),
+        ("POST", "/containers/{id}/rename", rename),
+        ("POST", "/containers/{id}/resize", resize),
+        ("POST", "/containers/{id}/wait", wait),
+        ("POST", "/containers/{id}/attach", attach),
+        ("GET", "/containers/{id}/attach/ws", attach_ws),
+        ("POST", "/containers/{id}/update", update),
+        ("GET", "/containers/{id}/logs", logs),
+        ("GET", "/containers/{id}/top", top),
+        ("GET", "/containers/{id}/changes", changes),
+        ("GET", "/containers/{id}/export", export),
+        ("GET", "/containers/{id}/stats", stats),
+        ("HEAD", "/containers/{id}/archive", archive_head),
+        ("GET", "/containers/{id}/archive", archive_get),
+        ("PUT", "/containers/{id}/archive", archive_put),
+        ("DELETE", "/containers/{id}", remove),
+        ("POST", "/commit", commit),
+    ]
+
+
+# --- attach ------------------------------------------------------------------------------------
+
+
+async def _attach(api: Api, request: web.Request) -> web.StreamResponse:
+    engine = api.engine
+    c = engine.get(request.match_info["id"])
+    stream = api.qbool(request, "stream")
+    want_logs = api.qbool(request, "logs")
+    req = AttachRequest(stdin=api.qbool(request, "stdin"), stdout=api.qbool(request, "stdout"),
+                        stderr=api.qbool(request, "stderr"))
+    if not (req.stdin or req.stdout or req.stderr):
+        raise errors.InvalidArgument("at least one of stdin, stdout, stderr must be requested")
+    future = engine.attach(c.id, req) if stream else None
+    hj = await hijack(request, RAW_STREAM if c.tty else MULTIPLEXED_STREAM)
+    try:
+        if want_logs:
+            await _replay_logs(api, c.id, c.tty, req, hj)
+        if future is None:
+            return web.Response()
+        conn = await asyncio.wrap_future(future)
+        if conn is None:
+            return web.Response()
+        engine.container_event(c, "attach")
+        await _pump(hj, conn, detach=c.tty and req.stdin, stdin=req.stdin)
+    except ConnectionResetError:
+        pass
+    finally:
+        if future is not None and not future.done():
+            future.cancel()
+        hj.close()
+    return web.Response()
+
+
+async def _pump(hj: Hijacked, conn: socket.socket, *, detach: bool, stdin: bool) -> None:
+    """Proxy between the client and the monitor until the monitor closes (the process exited)."""
+    conn.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=conn)
+
+    async def upstream() -> None:
+        while True:
+            data = await hj.read()
+            if not data:
+                with contextlib.suppress(OSError):
+                    writer.write_eof()
+                return
+            if detach and DETACH_KEYS in data:
+                data = data.split(DETACH_KEYS, 1)[0]
+                if data and stdin:
+                    writer.write(data)
+                raise _Detached()
+            if stdin:
+                writer.write(data)
+                await writer.drain()
+
+    up = asyncio.ensure_future(upstream())
+    down = asyncio.ensure_future(_downstream(reader, hj))
+    try:
+        done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        if up in done and up.exception() is None and not down.done():
+            await down  # stdin ended: keep sending output until the process exits
+    finally:
+        for task in (up, down):
+            if not task.done():
+                task.cancel()
+        writer.close()
+
+
+class _Detached(Exception):
+    pass
+
+
+async def _downstream(reader: asyncio.StreamReader, hj: Hijacked) -> None:
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        await hj.write(data)
+
+
+async def _attach_ws(api: Api, request: web.Request) -> web.StreamResponse:
+    engine = api.engine
+    c = engine.get(request.match_info["id"])
+    req = AttachRequest(stdin=api.qbool(request, "stdin"), stdout=api.qbool(request, "stdout"),
+                        stderr=api.qbool(request, "stderr"))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    if api.qbool(request, "logs"):
+        for record in await api.call(lambda: list(_read_logs(api, c.id, _read_options(req))) ):
+            await ws.send_bytes(record.line)
+    if not api.qbool(request, "stream"):
+        await ws.close()
+        return ws
+    conn = await asyncio.wrap_future(engine.attach(c.id, req))
+    if conn is None:
+        await ws.close()
+        return ws
+    conn.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=conn)
+
+    async def down() -> None:
+        buf = bytearray()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            if c.tty:
+                await ws.send_bytes(data)
+                continue
+            buf += data
+            while len(buf) >= 8:
+                size = int.from_bytes(buf[4:8], "big")
+                if len(buf) < 8 + size:
+                    break
+                await ws.send_bytes(bytes(buf[8:8 + size]))
+                del buf[:8 + size]
+
+    task = asyncio.ensure_future(down())
+    try:
+        async for msg in ws:
+            if msg.type.name in ("TEXT", "BINARY") and req.stdin:
+                data = msg.data.encode() if isinstance(msg.data, str) else msg.data
+                writer.write(data)
+                await writer.drain()
+        await task
+    finally:
+        task.cancel()
+        writer.close()
+        await ws.close()
+    return ws
+
+
+# --- logs --------------------------------------------------------------------------------------
+
+
+def _read_options(req: AttachRequest, since_ns: int = 0, until_ns: int = 0, tail: int = -1) -> Any:
+    from dockyard.engine.logs import ReadOptions
+
+    return ReadOptions(stdout=req.stdout, stderr=req.stderr, since_ns=since_ns, until_ns=until_ns, tail=tail)
+
+
+def _read_logs(api: Api, cid: str, options: Any) -> Any:
+    from dockyard.engine import logs as logmod
+
+    path = api.engine.log_path(cid)
+    try:
+        return list(logmod.read_logs(path, options))
+    except NotImplementedError:
+        return list(_fallback_read(path, options))
+
+
+def _fallback_read(path: Path, options: Any) -> Any:
+    from dockyard.engine.container import parse_rfc3339
+    from dockyard.engine.logs import LogRecord
+
+    records = []
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                stream = doc.get("stream", "stdout")
+                if (stream == "stdout" and not options.stdout) or (stream == "stderr" and not options.stderr):
+                    continue
+                t = int(parse_rfc3339(doc.get("time", "")) * 1e9)
+                if options.since_ns and t < options.since_ns:
+                    continue
+                if options.until_ns and t > options.until_ns:
+                    continue
+                records.append(LogRecord(stream=stream, line=doc.get("log", "").encode(), time_ns=t))
+    except FileNotFoundError:
+        pass
+    if options.tail >= 0:
+        records = records[len(records) - options.tail:] if options.tail else []
+    return records
+
+
+def _format_record(record: Any, tty: bool, timestamps: bool) -> bytes:
+    line = record.line
+    if timestamps:
+        try:
+            from dockyard.engine.logs import format_timestamp
+
+            stamp = format_timestamp(record.time_ns)
+        except NotImplementedError:
+            import time
+
+            t = record.time_ns / 1e9
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{record.time_ns % 1_000_000_000:09d}Z"
+        line = stamp.encode() + b" " + line
+    if tty:
+        return bytes(line)
+    return frame(1 if record.stream == "stdout" else 2, line)
+
+
+async def _replay_logs(api: Api, cid: str, tty: bool, req: AttachRequest, hj: Hijacked) -> None:
+    records = await api.call(_read_logs, api, cid, _read_options(req))
+    for record in records:
+        await hj.write(_format_record(record, tty, False))
+
+
+async def _logs(api: Api, request: web.Request) -> web.StreamResponse:
+    engine = api.engine
+    c = engine.get(request.match_info["id"])
+    stdout, stderr = api.qbool(request, "stdout"), api.qbool(request, "stderr")
+    if not (stdout or stderr):
+        raise errors.InvalidArgument("Bad parameters: you must choose at least one stream")
+    log_type = (c.host_config.get("LogConfig") or {}).get("Type") or "json-file"
+    if log_type not in ("json-file", "local"):
+        raise errors.NotImplemented('configured logging driver does not support reading')
+    follow = api.qbool(request, "follow")
+    timestamps = api.qbool(request, "timestamps")
+    tail_text = request.query.get("tail", "all")
+    tail = -1 if tail_text in ("", "all") else _int(tail_text, "tail")
+    since_ns = _time_arg(request.query.get("since", ""))
+    until_ns = _time_arg(request.query.get("until", ""))
+    from dockyard.engine.logs import ReadOptions
+
+    options = ReadOptions(stdout=stdout, stderr=stderr, since_ns=since_ns, until_ns=until_ns, tail=tail)
+    response = web.StreamResponse(headers={"Content-Type": RAW_STREAM if c.tty else MULTIPLEXED_STREAM})
+    await response.prepare(request)
+    if follow and c.state.status in ("running", "paused", "restarting"):
+        await _follow(api, c.id, c.tty, timestamps, options, response)
+    else:
+        for record in await api.call(_read_logs, api, c.id, options):
+            await response.write(_format_record(record, c.tty, timestamps))
+    await response.write_eof()
+    return response
+
+
+async def _follow(api: Api, cid: str, tty: bool, timestamps: bool, options: Any, response: web.StreamResponse) -> None:
+    from dockyard.engine import logs as logmod
+
+    engine = api.engine
+    stop = asyncio.Event()
+    future = engine.wait(cid, "not-running")
+    loop = asyncio.get_running_loop()
+    future.add_done_callback(lambda _f: loop.call_soon_threadsafe(stop.set))
+    path = engine.log_path(cid)
+    try:
+        async for record in logmod.follow_logs(path, options, stop=stop):
+            await response.write(_format_record(record, tty, timestamps))
+        return
+    except NotImplementedError:
+        pass
+    # Stand-in follower: poll the file for new lines until the container stops.
+    sent = 0
+    records = await api.call(_read_logs, api, cid, options)
+    for record in records:
+        await response.write(_format_record(record, tty, timestamps))
+    position = path.stat().st_size if path.exists() else 0
+    from dataclasses import replace
+
+    live = replace(options, tail=-1, since_ns=0)
+    while True:
+        stopped = stop.is_set()
+        size = path.stat().st_size if path.exists() else 0
+        if size > position:
+            with open(path, "rb") as f:
+                f.seek(position)
+                chunk = f.read(size - position)
+            cut = chunk.rfind(b"\n") + 1
+            position += cut
+            for line in chunk[:cut].splitlines():
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                stream = doc.get("stream", "stdout")
+                if (stream == "stdout" and not live.stdout) or (stream == "stderr" and not live.stderr):
+                    continue
+                from dockyard.engine.container import parse_rfc3339
+                from dockyard.engine.logs import LogRecord
+
+                rec = LogRecord(stream=stream, line=doc.get("log", "").encode(),
+                                time_ns=int(parse_rfc3339(doc.get("time", "")) * 1e9))
+                await response.write(_format_record(rec, tty, timestamps))
+                sent += 1
+        if stopped:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for {name}: {text!r}") from None
+
+
+def _time_arg(text: str) -> int:
+    if not text or text == "0":
+        return 0
+    try:
+        return int(float(text) * 1e9)
+    except ValueError:
+        return int(views.parse_until(text) * 1e9)
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+
+async def _stats(api: Api, request: web.Request) -> web.StreamResponse:
+    engine = api.engine
+    c = engine.get(request.match_info["id"])
+    stream = api.qbool(request, "stream", True) and not api.qbool(request, "one-shot")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    previous: dict[str, Any] = {}
+    while True:
+        doc = await api.call(_stats_doc, engine, c, previous)
+        await response.write(json.dumps(doc).encode() + b"\n")
+        previous = doc
+        if not stream or c.state.status not in ("running", "paused"):
+            break
+        await asyncio.sleep(1)
+    await response.write_eof()
+    return response
+
+
+def _stats_doc(engine: Any, c: Any, previous: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    from dockyard.engine.container import rfc3339_now
+
+    raw: dict[str, Any] = {}
+    if c.state.status in ("running", "paused"):
+        with contextlib.suppress(errors.DockyardError):
+            raw = engine.runtime.stats(c.id).get("data", {})
+    cpu = raw.get("cpu", {}).get("usage", {})
+    memory = raw.get("memory", {})
+    pids = raw.get("pids", {})
+    ncpu = __import__("os").cpu_count() or 1
+    system = int(time.monotonic() * 1e9) * ncpu
+    return {
+        "read": rfc3339_now(), "preread": previous.get("read", "0001-01-01T00:00:00Z"),
+        "pids_stats": {"current": pids.get("current", 0), "limit": pids.get("limit", 0)},
+        "blkio_stats": {"io_service_bytes_recursive": None},
+        "num_procs": 0, "storage_stats": {},
+        "cpu_stats": {"cpu_usage": {"total_usage": cpu.get("total", 0), "usage_in_kernelmode": cpu.get("kernel", 0),
+                                    "usage_in_usermode": cpu.get("user", 0)},
+                      "system_cpu_usage": system, "online_cpus": ncpu, "throttling_data": {}},
+        "precpu_stats": previous.get("cpu_stats", {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}),
+        "memory_stats": {"usage": memory.get("usage", {}).get("usage", 0),
+                         "limit": memory.get("usage", {}).get("limit", 0), "stats": memory.get("raw", {})},
+        "name": c.name, "id": c.id, "networks": {},
+    }
+
+
+__all__ = ["base64", "routes"]

@@ -1,0 +1,803 @@
+"""The per-container monitor: a forked copy of the daemon that runs one container or one exec.
+
+Why a monitor: the container must outlive the daemon (`kill -9 dockyardd` leaves it running and
+logging), someone must hold its stdio and wait for its exit, and the container should be forked
+from a warm process. So the daemon forks (no new interpreter) and the child becomes the monitor:
+
+    daemon                                monitor (forked)                  container
+    bind+listen monitor.sock
+    connect pending attaches (backlog)
+    fork ------------------------------>  setsid, subreaper
+                                          pipes/pty -> fds 0,1,2
+                                          Runtime.create ---------------->  init waits on exec.fifo
+                                          accept the waiting attaches
+                                          Runtime.start ----------------->  execve
+    <- {"event": "started", "pid": N} --  (control socketpair)
+                                          loop: output -> json-file log + attach clients,
+                                                attach input -> stdin, resize, watch requests
+                                          pidfd readable: waitpid, drain output, oom count,
+                                          Runtime.delete, exit.json (atomic)
+    <- {"event": "exit", ...} ----------  close everything, exit
+
+Every file a monitor owns lives in its state directory (`<exec-root>/containers/<id>/` for a
+container, `.../exec/<exec-id>/` for an exec): `monitor.sock`, `exit.json` (the exit record,
+written by rename, which the daemon reads when it was not there to hear the exit), `monitor.log`
+(the monitor's own errors) and, for execs, `pid`.
+
+Protocol on monitor.sock: the client sends one JSON line.
+    {"op": "attach", "stdin": b, "stdout": b, "stderr": b}   then raw bytes both ways: the
+        container's output in Docker's stream format (8-byte frame headers without a tty, raw
+        with one), and the client's bytes to the container's stdin. Closed by the monitor when the
+        container has exited and its output is drained.
+    {"op": "watch"}    the connection becomes a control connection: the monitor answers
+        {"event": "running", "pid": N, "started_at": T} and later {"event": "exit", ...record}.
+A control connection (the socketpair made at fork, or a watch) takes JSON lines from the daemon:
+    {"op": "resize", "height": H, "width": W}     {"op": "close-stdin"}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from dockyard.oci.runtime_spec import Process
+
+MONITOR_SOCKET = "monitor.sock"
+EXIT_FILE = "exit.json"
+MONITOR_LOG = "monitor.log"
+PID_FILE = "pid"
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+_STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+_READ_SIZE = 65536
+_CLIENT_BUFFER_LIMIT = 8 << 20  # an attach client this far behind is dropped
+_DRAIN_TIMEOUT = 2.0  # after the exit, how long to wait for the output pipes to close
+
+
+def now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+@dataclass
+class MonitorConfig:
+    """What the forked monitor needs; built by the daemon, read by the child through fork."""
+
+    container_id: str
+    runtime_root: str
+    state_dir: str
+    bundle: str = ""  # a container: the bundle to create and start
+    process: Process | None = None  # an exec: the process to start in the running container
+    exec_id: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    console_size: tuple[int, int] = (0, 0)  # (height, width)
+    log_path: str = ""  # json-file log; "" for none (execs)
+    log_options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self.state_dir, MONITOR_SOCKET)
+
+
+@dataclass
+class ExitRecord:
+    exit_code: int
+    oom_killed: bool
+    started_at: str
+    finished_at: str
+    pid: int
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": "exit", "exit_code": self.exit_code, "oom_killed": self.oom_killed,
+                "started_at": self.started_at, "finished_at": self.finished_at, "pid": self.pid,
+                "error": self.error}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ExitRecord:
+        return cls(exit_code=int(doc.get("exit_code", 255)), oom_killed=bool(doc.get("oom_killed")),
+                   started_at=str(doc.get("started_at", "")), finished_at=str(doc.get("finished_at", "")),
+                   pid=int(doc.get("pid", 0)), error=str(doc.get("error", "")))
+
+
+def read_exit_file(state_dir: str) -> ExitRecord | None:
+    try:
+        with open(os.path.join(state_dir, EXIT_FILE), "rb") as f:
+            return ExitRecord.from_json(json.loads(f.read()))
+    except (OSError, ValueError):
+        return None
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's multiplexed stream frame: [stream, 0, 0, 0, size (big endian uint32)] + data."""
+    return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+# --- the daemon side: spawning -----------------------------------------------------------------
+
+
+@dataclass
+class Spawned:
+    pid: int
+    control: socket.socket  # the daemon's end of the control socketpair (blocking)
+    attaches: list[socket.socket]  # connections made before the fork, in the order asked
+
+
+def spawn(cfg: MonitorConfig, attaches: list[dict[str, Any]] = ()) -> Spawned:  # type: ignore[assignment]
+    """Fork a monitor for `cfg`. `attaches` are attach requests to connect before the container
+    starts (so no output is missed). Returns at once; the first control message says whether the
+    container started (`read_start_reply`)."""
+    os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+    for name in (MONITOR_SOCKET, EXIT_FILE):
+        try:
+            os.unlink(os.path.join(cfg.state_dir, name))
+        except FileNotFoundError:
+            pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conns: list[socket.socket] = []
+    try:
+        with _short_path(cfg.state_dir) as short:
+            listener.bind(os.path.join(short, MONITOR_SOCKET))
+            listener.listen(128)
+            for request in attaches:
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conns.append(conn)
+                conn.connect(os.path.join(short, MONITOR_SOCKET))
+                conn.sendall(json.dumps({"op": "attach", **request}).encode() + b"\n")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    except BaseException:
+        listener.close()
+        for conn in conns:
+            conn.close()
+        raise
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        ours.close()
+        _child(cfg, listener, theirs)
+    listener.close()
+    theirs.close()
+    return Spawned(pid, ours, conns)
+
+
+def read_message(sock: socket.socket, buf: bytearray) -> dict[str, Any] | None:
+    """One JSON line from a blocking control socket (None at EOF); `buf` keeps what follows."""
+    while b"\n" not in buf:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    doc: dict[str, Any] = json.loads(line)
+    return doc
+
+
+def connect(state_dir: str, request: dict[str, Any]) -> socket.socket:
+    """A new connection to a running monitor (OSError when it is gone)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with _short_path(state_dir) as short:
+            sock.connect(os.path.join(short, MONITOR_SOCKET))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@contextlib.contextmanager
+def _short_path(directory: str) -> Iterator[str]:
+    """`directory` as /proc/self/fd/N: a unix socket path has at most 107 bytes, and a monitor's
+    directory under a long exec root (64-digit ids, twice for an exec) can be longer than that."""
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+# --- the child side ------------------------------------------------------------------------------
+
+
+def _child(cfg: MonitorConfig, listener: socket.socket, control: socket.socket) -> NoReturn:  # pragma: no cover
+    code = 0
+    try:
+        os.setsid()
+        try:
+            signal.set_wakeup_fd(-1)  # the daemon's event loop's, closed below
+        except ValueError:
+            pass
+        keep = {listener.fileno(), control.fileno()}
+        _close_fds_except(keep)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            if fd != devnull:
+                os.dup2(devnull, fd)
+        if devnull > 2:
+            os.close(devnull)
+        # Default dispositions: the container inherits ignored signals through execve.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        Monitor(cfg, listener, control).run()
+    except BaseException:
+        code = 1
+        try:
+            with open(os.path.join(cfg.state_dir, MONITOR_LOG), "a") as f:
+                f.write(f"{now_rfc3339()} monitor failed:\n{traceback.format_exc()}")
+        except OSError:
+            pass
+    os._exit(code)
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every inherited descriptor (the daemon's listeners and clients) but `keep`."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class _Client:
+    """One connection to monitor.sock or the control socketpair."""
+
+    def __init__(self, sock: socket.socket, control: bool = False) -> None:
+        self.sock = sock
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.kind = "control" if control else "new"  # new -> attach | control
+        self.want: set[int] = set()
+        self.stdin = False
+        self.read_closed = False
+        self.closed = False
+
+
+class Monitor:
+    def __init__(self, cfg: MonitorConfig, listener: socket.socket, control: socket.socket) -> None:
+        self.cfg = cfg
+        self.listener = listener
+        self.sel = selectors.DefaultSelector()
+        self.clients: dict[int, _Client] = {}
+        self.control = _Client(control, control=True)
+        self.pid = 0
+        self.started_at = ""
+        self.out_fds: dict[int, int] = {}  # fd -> stream (STDOUT/STDERR; the pty master is STDOUT)
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_closing = False
+        self.master = -1
+        self.log: Any = None
+        self.exited: ExitRecord | None = None
+        self.cgroup_paths: dict[str, str] = {}
+
+    # -- start --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from dockyard.runtime.container import CreateOptions, ExecOptions, Runtime
+        from dockyard.runtime.linux import syscalls as sc
+
+        cfg = self.cfg
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        runtime = Runtime(cfg.runtime_root)
+        if cfg.log_path:
+            self.log = _open_log(cfg)
+        console_ours = console_theirs = None
+        container_ends: list[int] = []
+        try:
+            if cfg.tty:
+                console_ours, console_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            else:
+                if cfg.open_stdin:
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    os.dup2(r, 0)
+                    os.close(r)
+                    self.stdin_fd = w
+                    container_ends.append(0)
+                for target in (1, 2):
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    os.dup2(w, target)  # dup2 clears close-on-exec on the target
+                    os.close(w)
+                    self.out_fds[r] = target
+            if cfg.process is not None:
+                self._accept_pending()
+                pid_file = os.path.join(cfg.state_dir, PID_FILE)
+                runtime.exec(cfg.container_id, cfg.process,
+                             ExecOptions(detach=True, pid_file=pid_file), console=console_theirs)
+                with open(pid_file) as f:
+                    self.pid = int(f.read().strip())
+            else:
+                state = runtime.create(cfg.container_id, cfg.bundle, CreateOptions(), console=console_theirs)
+                self.pid = state.pid
+                self.cgroup_paths = dict(state.cgroup_paths)
+        except BaseException as err:
+            self._send(self.control, {"event": "error", "message": _message(err), "kind": type(err).__name__})
+            if cfg.process is None:
+                try:
+                    runtime.delete(cfg.container_id, force=True)
+                except Exception:
+                    pass
+            self._flush_blocking(self.control)
+            return
+        finally:
+            if console_theirs is not None:
+                console_theirs.close()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        if console_ours is not None:
+            from dockyard.runtime.linux.terminal import recv_master, set_size
+
+            with console_ours:
+                self.master = recv_master(console_ours)
+            os.set_blocking(self.master, False)
+            if cfg.console_size[0] and cfg.console_size[1]:
+                set_size(self.master, *cfg.console_size)
+            self.out_fds[self.master] = STDOUT
+            if cfg.open_stdin:
+                self.stdin_fd = self.master
+        oom_before = self._oom_count()
+        if cfg.process is None:
+            self._accept_pending()
+            try:
+                runtime.start(cfg.container_id)
+            except BaseException as err:
+                self._send(self.control, {"event": "error", "message": _message(err), "kind": type(err).__name__})
+                try:
+                    runtime.delete(cfg.container_id, force=True)
+                except Exception:
+                    pass
+                self._flush_blocking(self.control)
+                return
+        self.started_at = now_rfc3339()
+        pidfd = os.pidfd_open(self.pid)
+        self._send(self.control, {"event": "started", "pid": self.pid, "started_at": self.started_at})
+        self._loop(pidfd, runtime, oom_before)
+
+    def _accept_pending(self) -> None:
+        """Take the connections already waiting (attaches made before the start) into the loop."""
+        self.listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except BlockingIOError:
+                break
+            self._add_client(conn)
+            # Their request line is already buffered: read it now, before any output exists.
+            client = self.clients[conn.fileno()]
+            conn.setblocking(True)
+            conn.settimeout(1.0)
+            try:
+                while b"\n" not in client.inbuf:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    client.inbuf += chunk
+            except OSError:
+                pass
+            conn.setblocking(False)
+            self._process_input(client)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _loop(self, pidfd: int, runtime: Any, oom_before: int) -> None:
+        sel = self.sel
+        sel.register(pidfd, selectors.EVENT_READ, "pid")
+        sel.register(self.listener, selectors.EVENT_READ, "listen")
+        self.control.sock.setblocking(False)
+        self._register(self.control)
+        for client in list(self.clients.values()):
+            self._register(client)
+        for fd in self.out_fds:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ, "out")
+        if self.stdin_fd >= 0 and self.stdin_fd != self.master:
+            os.set_blocking(self.stdin_fd, False)
+        drain_deadline: float | None = None
+        while True:
+            timeout = None if drain_deadline is None else max(0.0, drain_deadline - time.monotonic())
+            for key, mask in sel.select(timeout):
+                tag = key.data
+                if tag == "pid":
+                    self._reap(pidfd, runtime, oom_before)
+                    sel.unregister(pidfd)
+                    os.close(pidfd)
+                    drain_deadline = time.monotonic() + _DRAIN_TIMEOUT
+                elif tag == "listen":
+                    self._accept()
+                elif tag == "out":
+                    self._read_output(int(key.fd))
+                elif tag == "stdin":
+                    self._write_stdin()
+                elif isinstance(tag, _Client):
+                    if mask & selectors.EVENT_READ:
+                        self._read_client(tag)
+                    if mask & selectors.EVENT_WRITE and not tag.closed:
+                        self._write_client(tag)
+            if self.exited is not None and (not self.out_fds or time.monotonic() >= (drain_deadline or 0)):
+                break
+        self._finish()
+
+    def _register(self, client: _Client) -> None:
+        events = selectors.EVENT_READ if not client.read_closed else 0
+        if client.outbuf:
+            events |= selectors.EVENT_WRITE
+        fd = client.sock.fileno()
+        try:
+            key = self.sel.get_key(fd)
+        except KeyError:
+            if events:
+                self.sel.register(fd, events, client)
+            return
+        if not events:
+            self.sel.unregister(fd)
+        elif key.events != events:
+            self.sel.modify(fd, events, client)
+
+    def _add_client(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        client = _Client(conn)
+        self.clients[conn.fileno()] = client
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            self._add_client(conn)
+            self._register(self.clients[conn.fileno()])
+
+    def _read_client(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            client.read_closed = True
+            if client.kind == "attach" and client.stdin and self.cfg.stdin_once:
+                self._close_stdin()
+            if client.kind == "control" and client is not self.control:
+                self._drop(client)
+                return
+            if client.kind == "new":
+                self._drop(client)
+                return
+            self._register(client)
+            return
+        client.inbuf += data
+        self._process_input(client)
+
+    def _process_input(self, client: _Client) -> None:
+        if client.kind == "new":
+            if b"\n" not in client.inbuf:
+                return
+            line, _, rest = bytes(client.inbuf).partition(b"\n")
+            client.inbuf = bytearray(rest)
+            try:
+                request = json.loads(line)
+                op = request.get("op")
+            except (ValueError, AttributeError):
+                self._drop(client)
+                return
+            if op == "attach":
+                client.kind = "attach"
+                client.want = {s for s, name in ((STDOUT, "stdout"), (STDERR, "stderr")) if request.get(name)}
+                client.stdin = bool(request.get("stdin")) and self.stdin_fd >= 0
+            elif op == "watch":
+                client.kind = "control"
+                if self.exited is not None:
+                    self._send(client, self.exited.to_json())
+                else:
+                    self._send(client, {"event": "running", "pid": self.pid, "started_at": self.started_at})
+            else:
+                self._drop(client)
+                return
+        if client.kind == "attach":
+            if client.inbuf:
+                if client.stdin and not self.stdin_closing:
+                    self.stdin_buf += client.inbuf
+                    self._write_stdin()
+                client.inbuf.clear()
+        elif client.kind == "control":
+            while b"\n" in client.inbuf:
+                line, _, rest = bytes(client.inbuf).partition(b"\n")
+                client.inbuf = bytearray(rest)
+                try:
+                    self._control(json.loads(line))
+                except (ValueError, TypeError, KeyError, OSError):
+                    continue
+
+    def _control(self, request: dict[str, Any]) -> None:
+        op = request.get("op")
+        if op == "resize" and self.master >= 0:
+            from dockyard.runtime.linux.terminal import set_size
+
+            set_size(self.master, int(request["height"]), int(request["width"]))
+            if self.pid:
+                try:
+                    os.kill(self.pid, signal.SIGWINCH)
+                except ProcessLookupError:
+                    pass
+        elif op == "close-stdin":
+            self._close_stdin()
+
+    # -- stdin ----------------------------------------------------------------------------------
+
+    def _write_stdin(self) -> None:
+        if self.stdin_fd < 0:
+            self.stdin_buf.clear()
+            return
+        while self.stdin_buf:
+            try:
+                n = os.write(self.stdin_fd, self.stdin_buf)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.stdin_buf.clear()
+                self._close_stdin(force=True)
+                return
+            del self.stdin_buf[:n]
+        want_write = bool(self.stdin_buf) and self.stdin_fd != self.master
+        if self.stdin_fd != self.master:
+            try:
+                self.sel.get_key(self.stdin_fd)
+                if not want_write:
+                    self.sel.unregister(self.stdin_fd)
+            except KeyError:
+                if want_write:
+                    self.sel.register(self.stdin_fd, selectors.EVENT_WRITE, "stdin")
+        if not self.stdin_buf and self.stdin_closing:
+            self._close_stdin(force=True)
+
+    def _close_stdin(self, force: bool = False) -> None:
+        if self.stdin_fd < 0:
+            return
+        if self.stdin_buf and not force:
+            self.stdin_closing = True
+            return
+        if self.stdin_fd != self.master:
+            try:
+                self.sel.unregister(self.stdin_fd)
+            except KeyError:
+                pass
+            os.close(self.stdin_fd)
+        self.stdin_fd = -1
+        self.stdin_buf.clear()
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _read_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if err.errno != errno.EIO:  # EIO: the pty's last slave is closed
+                raise
+            data = b""
+        stream = self.out_fds[fd]
+        if not data:
+            self.sel.unregister(fd)
+            del self.out_fds[fd]
+            if fd != self.master:
+                os.close(fd)
+            return
+        if self.log is not None:
+            self.log.write(_STREAM_NAMES[stream], data)
+        payload = data if self.cfg.tty else frame(stream, data)
+        for client in list(self.clients.values()):
+            if client.kind == "attach" and stream in client.want and not client.closed:
+                client.outbuf += payload
+                if len(client.outbuf) > _CLIENT_BUFFER_LIMIT:
+                    self._drop(client)
+                else:
+                    self._write_client(client)
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def _send(self, client: _Client, doc: dict[str, Any]) -> None:
+        if client.closed:
+            return
+        client.outbuf += json.dumps(doc).encode() + b"\n"
+        if client.sock.fileno() in self.clients or client is self.control:
+            self._write_client(client)
+
+    def _write_client(self, client: _Client) -> None:
+        while client.outbuf:
+            try:
+                n = client.sock.send(client.outbuf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._drop(client)
+                return
+            del client.outbuf[:n]
+        if self.sel.get_map() is not None and (client is self.control or client.sock.fileno() in self.clients):
+            try:
+                self._register(client)
+            except (ValueError, KeyError):
+                pass
+
+    def _flush_blocking(self, client: _Client) -> None:
+        if client.closed:
+            return
+        try:
+            client.sock.setblocking(True)
+            client.sock.settimeout(5)
+            client.sock.sendall(client.outbuf)
+        except OSError:
+            pass
+        client.outbuf.clear()
+
+    def _drop(self, client: _Client) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        fd = client.sock.fileno()
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        self.clients.pop(fd, None)
+        if client.kind == "attach" and client.stdin and self.cfg.stdin_once:
+            self._close_stdin()
+        client.sock.close()
+
+    # -- exit -----------------------------------------------------------------------------------
+
+    def _oom_count(self) -> int:
+        if not self.cgroup_paths:
+            return 0
+        try:
+            from dockyard.runtime import cgroups
+
+            return cgroups.load_manager(self.cgroup_paths).oom_kill_count()
+        except Exception:
+            return 0
+
+    def _reap(self, pidfd: int, runtime: Any, oom_before: int) -> None:
+        status = 0
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 255 << 8
+        code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        oom = self._oom_count() > oom_before
+        self.exited = ExitRecord(exit_code=code, oom_killed=oom, started_at=self.started_at,
+                                 finished_at=now_rfc3339(), pid=self.pid)
+        self._close_stdin(force=True)
+
+    def _finish(self) -> None:
+        from dockyard.runtime.container import Runtime
+
+        assert self.exited is not None
+        for fd in list(self.out_fds):
+            self._read_output_all(fd)
+        if self.log is not None:
+            self.log.close()
+        if self.cfg.process is None:
+            try:
+                Runtime(self.cfg.runtime_root).delete(self.cfg.container_id, force=True)
+            except Exception as err:
+                self.exited.error = _message(err)
+        _write_atomic(os.path.join(self.cfg.state_dir, EXIT_FILE), json.dumps(self.exited.to_json()).encode())
+        try:
+            os.unlink(self.cfg.socket_path)
+        except OSError:
+            pass
+        record = self.exited.to_json()
+        for client in [self.control, *self.clients.values()]:
+            if client.kind == "control":
+                self._send(client, record)
+        for client in [self.control, *self.clients.values()]:
+            self._flush_blocking(client)
+            try:
+                client.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            client.sock.close()
+
+    def _read_output_all(self, fd: int) -> None:
+        """Whatever is still buffered in a pipe after the drain deadline, then close it."""
+        while fd in self.out_fds:
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            stream = self.out_fds[fd]
+            if self.log is not None:
+                self.log.write(_STREAM_NAMES[stream], data)
+            payload = data if self.cfg.tty else frame(stream, data)
+            for client in self.clients.values():
+                if client.kind == "attach" and stream in client.want and not client.closed:
+                    client.outbuf += payload
+        if fd in self.out_fds:
+            try:
+                self.sel.unregister(fd)
+            except KeyError:
+                pass
+            del self.out_fds[fd]
+            if fd != self.master:
+                os.close(fd)
+
+
+def _message(err: BaseException) -> str:
+    return str(err) or type(err).__name__
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Temp file and rename: a reader sees the old file or the new one, never half of one.
+
+    No fsync: the exec root is a tmpfs in production, and a machine crash kills the container
+    (and the record's meaning) anyway."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def _open_log(cfg: MonitorConfig) -> Any:
+    from pathlib import Path
+
+    from dockyard.engine import logs
+
+    try:
+        return logs.JSONFileWriter(Path(cfg.log_path), logs.parse_log_options(cfg.log_options))
+    except NotImplementedError:  # the json-file driver's bodies are not in yet: plain records
+        return _PlainJSONLog(cfg.log_path)
+
+
+class _PlainJSONLog:
+    """Docker's json-file records, one per line of output, no rotation (a stand-in for logs.py)."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.pending: dict[str, bytes] = {}
+
+    def write(self, stream: str, data: bytes) -> None:
+        data = self.pending.pop(stream, b"") + data
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            self._record(stream, line + b"\n")
+        if rest:
+            self.pending[stream] = rest
+
+    def _record(self, stream: str, line: bytes) -> None:
+        doc = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": now_rfc3339()}
+        os.write(self.fd, json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+
+    def close(self) -> None:
+        for stream, rest in self.pending.items():
+            self._record(stream, rest)
+        self.pending.clear()
+        os.close(self.fd)

@@ -1,0 +1,293 @@
+"""Docker's JSON shapes of containers: inspect, list (with its filters), and the status line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dockyard.engine.container import Container, parse_rfc3339
+from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.engine import Engine
+
+LIST_FILTERS = {"ancestor", "before", "expose", "exited", "health", "id", "is-task", "isolation", "label",
+                "name", "network", "publish", "since", "status", "volume"}
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, as `docker ps` prints it."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def status_line(c: Container, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    st = c.state
+    if st.status in ("running", "paused"):
+        text = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
+        if st.status == "paused":
+            return text + " (Paused)"
+        health = (st.health or {}).get("Status")
+        if health == "starting":
+            return text + " (health: starting)"
+        if health in ("healthy", "unhealthy"):
+            return f"{text} ({health})"
+        return text
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    if st.status == "removing":
+        return "Removal In Progress"
+    if st.status == "dead":
+        return "Dead"
+    if st.status == "exited" and parse_rfc3339(st.finished_at):
+        return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    return "Created"
+
+
+def _command(c: Container) -> str:
+    return " ".join([c.path, *c.args]) if c.path else ""
+
+
+def inspect(engine: Engine, c: Container, size: bool = False) -> dict[str, Any]:
+    cdir = engine.container_dir(c.id)
+    mounts = [{k: v for k, v in m.items() if k != "Anonymous"} for m in c.mounts]
+    host_config = dict(c.host_config)
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": c.state.to_json(),
+        "Image": c.image_id,
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(engine.log_path(c.id)),
+        "Name": c.name,
+        "RestartCount": c.restart_count,
+        "Driver": engine.images.driver_name(),
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": engine.execs.ids_of(c.id) or None,
+        "HostConfig": host_config,
+        "GraphDriver": _graph_driver(engine, c),
+        "Mounts": mounts,
+        "Config": c.config,
+        "NetworkSettings": _network_settings(c),
+    }
+    if size:
+        rw = engine._rw_size(c)
+        out["SizeRw"] = rw
+        out["SizeRootFs"] = rw + _image_size(engine, c)
+    return out
+
+
+def _image_size(engine: Engine, c: Container) -> int:
+    try:
+        return int(engine.images.store.image(c.image_id).size)
+    except Exception:
+        return 0
+
+
+def _graph_driver(engine: Engine, c: Container) -> dict[str, Any]:
+    data: dict[str, str] = {}
+    try:
+        for m in engine.images.snapshotter.mounts(c.snapshot_key):
+            for key, name in (("lowerdir", "LowerDir"), ("upperdir", "UpperDir"), ("workdir", "WorkDir")):
+                value = m.option(key)
+                if value:
+                    data[name] = value
+        data["MergedDir"] = str(engine.rootfs_dir(c.id))
+    except Exception:
+        pass
+    return {"Data": data or None, "Name": "overlay2" if engine.images.driver_name() == "overlayfs" else "vfs"}
+
+
+def _network_settings(c: Container) -> dict[str, Any]:
+    mode = c.host_config.get("NetworkMode") or "default"
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": {mode: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                            "MacAddress": ""}} if mode in ("none", "host") else {},
+    }
+
+
+def summary(engine: Engine, c: Container, size: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": c.image_name or c.image_id,
+        "ImageID": c.image_id,
+        "Command": _command(c),
+        "Created": int(parse_rfc3339(c.created)),
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.status,
+        "Status": status_line(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in c.mounts],
+    }
+    if size:
+        rw = engine._rw_size(c)
+        out["SizeRw"] = rw
+        out["SizeRootFs"] = rw + _image_size(engine, c)
+    return out
+
+
+def parse_filters(text: str) -> dict[str, list[str]]:
+    """Docker's `filters` query parameter: {"key": ["v"]} or the old {"key": {"v": true}}."""
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise InvalidArgument(f"invalid filter: {err}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid filter: not an object")
+    out: dict[str, list[str]] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out[key] = [k for k, v in value.items() if v]
+        elif isinstance(value, list):
+            out[key] = [str(v) for v in value]
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    return out
+
+
+def labels_match(wanted: Sequence[str], labels: Mapping[str, str]) -> bool:
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def prune_filters(filters: Mapping[str, list[str]]) -> tuple[float | None, list[str]]:
+    unknown = set(filters) - {"until", "label", "label!"}
+    if unknown:
+        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    until = None
+    for value in filters.get("until", []):
+        until = parse_until(value)
+    return until, list(filters.get("label", []))
+
+
+def parse_until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value and value[-1] in units:
+        try:
+            return time.time() - float(value[:-1]) * units[value[-1]]
+        except ValueError:
+            pass
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter 'until={value}'") from None
+
+
+def list_containers(engine: Engine, *, all: bool = False, limit: int = -1, size: bool = False,
+                    filters: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    filters = filters or {}
+    for key in filters:
+        if key not in LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    for value in filters.get("status", []):
+        if value not in STATUSES:
+            raise InvalidArgument(f"invalid filter 'status={value}'")
+    exited: list[int] = []
+    for value in filters.get("exited", []):
+        try:
+            exited.append(int(value))
+        except ValueError:
+            raise InvalidArgument(f"invalid filter 'exited={value}'") from None
+    containers = sorted(engine.containers.values(), key=lambda c: c.created, reverse=True)
+    before = since = None
+    for value in filters.get("before", []):
+        before = engine.get(value).created
+    for value in filters.get("since", []):
+        since = engine.get(value).created
+    if filters.get("status") or exited:
+        all = True
+    if before is not None or since is not None:
+        all = True
+    ancestors: set[str] = set()
+    for value in filters.get("ancestor", []):
+        try:
+            ancestors.add(engine.images.resolve(value).id)
+        except Exception:
+            ancestors.add("\0" + value)
+    out: list[dict[str, Any]] = []
+    for c in containers:
+        st = c.state.status
+        if not all and st not in ("running", "paused", "restarting"):
+            continue
+        if before is not None and c.created >= before:
+            continue
+        if since is not None and c.created <= since:
+            continue
+        if filters.get("status") and st not in filters["status"]:
+            continue
+        if exited and (st != "exited" or c.state.exit_code not in exited):
+            continue
+        if filters.get("id") and not any(c.id.startswith(v) for v in filters["id"]):
+            continue
+        if filters.get("name") and not any(_name_matches(v, c.name) for v in filters["name"]):
+            continue
+        if not labels_match(filters.get("label", []), c.config.get("Labels") or {}):
+            continue
+        if ancestors and c.image_id not in ancestors and c.image_name not in filters["ancestor"]:
+            continue
+        if filters.get("health"):
+            health = (c.state.health or {}).get("Status", "none")
+            if health not in filters["health"]:
+                continue
+        out.append(summary(engine, c, size))
+        if 0 < limit <= len(out):
+            break
+    return out
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    import re
+
+    try:
+        return re.search(pattern, name) is not None or re.search(pattern, name.lstrip("/")) is not None
+    except re.error:
+        return pattern in name
