@@ -23,8 +23,9 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from bench.common import median_ms, table  # noqa: E402
 from tests.cli.daemons import running_daemon  # noqa: E402
+
+from bench.common import median_ms, table  # noqa: E402
 
 RUNS = 20
 CASES = [("version", ["version"]), ("ps", ["ps"]), ("run --rm busybox true", ["run", "--rm", "busybox", "true"])]
