@@ -37,6 +37,7 @@ import secrets
 import shutil
 import stat
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class _Entry:
     kind: str  # typeflag: "0" file, "5" dir, "2" symlink, "1" hard link to an earlier entry, ...
     checksum: str = ""  # computed lazily for directory contexts
     linkname: str = ""  # a hard link's first name
+    implicit: bool = False  # a directory not in the context whose contents are (made 0755 by root)
 
 
 def _rel(path: str) -> str:
@@ -105,6 +107,7 @@ class BuildContext:
         except BaseException:
             ctx.close()
             raise
+        ctx._add_implicit_parents()
         return ctx
 
     @classmethod
@@ -118,7 +121,19 @@ class BuildContext:
         ctx = cls(directory, owned=False, entries={}, from_directory=True)
         for rel, kind, linkname in _walk_included(directory, PatternMatcher(patterns)):
             ctx._entries[rel] = _Entry(kind, linkname=linkname)
+        ctx._add_implicit_parents()
         return ctx
+
+    def _add_implicit_parents(self) -> None:
+        """Directories the context lacks but some of its paths are in (an excluded directory
+        with an exception below it): Docker's extraction makes them, and COPY sees them, with no
+        checksum of their own (Docker hashes their name instead)."""
+        for rel in list(self._entries):
+            parent = rel.rpartition("/")[0]
+            while parent and parent not in self._entries:
+                self._entries[parent] = _Entry("5", checksum=parent, implicit=True)
+                parent = parent.rpartition("/")[0]
+        self._sorted = None
 
     def close(self) -> None:
         if self.owned:
@@ -275,6 +290,15 @@ class BuildContext:
     def exists(self, rel: str) -> bool:
         rel = _rel(rel)
         return rel == "." or rel in self._entries
+
+    def lstat(self, rel: str) -> os.stat_result:
+        """The metadata a copy of `rel` gets (an implicit directory: 0755, root, now)."""
+        rel = _rel(rel)
+        entry = self._entries.get(rel)
+        if entry is not None and entry.implicit:
+            now = int(time.time())
+            return os.stat_result((stat.S_IFDIR | 0o755, 0, 0, 1, 0, 0, 0, now, now, now))
+        return os.lstat(os.path.join(self.root, rel))
 
     def is_file(self, rel: str) -> bool:
         """A regular file (or a hard link to one)."""

@@ -40,9 +40,10 @@ import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from dockyard.build.context import BuildContext, tarsum_header
 from dockyard.build.dockerignore import go_clean, go_match
@@ -68,6 +69,7 @@ class SourceTree(Protocol):
     def checksum(self, rel: str) -> str: ...
     def host_path(self, rel: str) -> str: ...
     def raw_path(self, rel: str) -> str: ...
+    def lstat(self, rel: str) -> os.stat_result: ...
 
 
 class ContextTree:
@@ -97,6 +99,9 @@ class ContextTree:
 
     def raw_path(self, rel: str) -> str:
         return os.path.join(self.ctx.root, rel) if rel != "." else str(self.ctx.root)
+
+    def lstat(self, rel: str) -> os.stat_result:
+        return self.ctx.lstat(rel)
 
 
 _NAMES: dict[tuple[str, int], str] = {}
@@ -149,6 +154,9 @@ class FsTree:
 
     def raw_path(self, rel: str) -> str:
         return os.path.join(self.root, rel)
+
+    def lstat(self, rel: str) -> os.stat_result:
+        return os.lstat(os.path.join(self.root, rel))
 
     def checksum(self, rel: str) -> str:
         host = self._host(rel)
@@ -237,6 +245,9 @@ class HeredocTree:
     def raw_path(self, rel: str) -> str:
         return os.path.join(self.directory, rel)
 
+    def lstat(self, rel: str) -> os.stat_result:
+        return os.lstat(os.path.join(self.directory, rel))
+
 
 @dataclass
 class Source:
@@ -305,7 +316,7 @@ def collect(cmd_name: str, sources: list[str], dest: str, tree: SourceTree | Non
                 if dest.endswith("/"):
                     raise InvalidArgument(f"cannot determine filename for source {orig}")
                 name = UNNAMED
-            out.append(Source(remote, name, "file:" + remote.checksum(name), False, name=name))
+            out.append(Source(remote, name, remote.checksum(name), False, name=name))  # no "file:" for URLs
             continue
         if tree is None:
             raise InvalidArgument("missing build context")
@@ -460,7 +471,7 @@ class _Copier:
             inner = os.path.relpath(rel, src_rel) if src_rel != "." else rel
             src = tree.raw_path(rel)
             target = os.path.join(dst, inner)
-            st = os.lstat(src)
+            st = tree.lstat(rel)
             fmt = stat.S_IFMT(st.st_mode)
             if os.path.lexists(target) and not (fmt == stat.S_IFDIR and os.path.isdir(target)
                                                 and not os.path.islink(target)):
@@ -568,17 +579,23 @@ def copy_sources(rootfs: str, sources: list[Source], dest: str, options: CopyOpt
 # --- ADD of a local archive ----------------------------------------------------------------------
 
 
-def _open_decompressed(path: str) -> BinaryIO:
-    f = open(path, "rb")
-    head = f.read(6)
-    f.seek(0)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
-    if head.startswith(b"BZh"):
-        return bz2.BZ2File(f)  # type: ignore[return-value]
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(f)  # type: ignore[return-value]
-    return f
+@contextmanager
+def _open_decompressed(path: str) -> Iterator[BinaryIO]:
+    """The file's bytes, gunzipped, bunzipped or unxz'd when its magic says so."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+        f.seek(0)
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.GzipFile(fileobj=f) as g:
+                yield cast(BinaryIO, g)
+        elif head.startswith(b"BZh"):
+            with bz2.BZ2File(f) as b:
+                yield cast(BinaryIO, b)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            with lzma.LZMAFile(f) as x:
+                yield cast(BinaryIO, x)
+        else:
+            yield f
 
 
 def _is_archive(path: str) -> bool:

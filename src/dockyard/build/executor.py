@@ -34,7 +34,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -557,6 +557,10 @@ class _Build:
         if out.entrypoint is not None and out.entrypoint == [""]:
             out.entrypoint = None
         out.hostname = container_id[:12]
+        if state.run_config.healthcheck is not None and out.healthcheck is not None:
+            # Docker's copy of the run config shares the HealthConfig it points to, so the merge
+            # above also fills the zero fields of the step's own health check
+            state.run_config.healthcheck = replace(out.healthcheck, test=list(out.healthcheck.test or []))
         return out
 
     def _commit_meta(self, state: _State, comment: str) -> None:
@@ -764,9 +768,11 @@ class _Build:
             if os.path.isdir(host):
                 from dockyard.fsutil.copy import copy_tree
 
+                source.mkdir()
                 copy_tree(host, str(source))
             else:
                 source.mkdir()
+                _mkdir_in_root(rootfs, dest)  # the mount point, made as runc makes it (0755)
             mounts.append(rs.Mount(dest, "bind", str(source), ["rbind", "rprivate"]))
         return mounts
 

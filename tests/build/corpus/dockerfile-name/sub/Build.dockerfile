@@ -1,0 +1,3 @@
+FROM busybox
+COPY named.txt /
+RUN echo built from a named Dockerfile
