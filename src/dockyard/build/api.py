@@ -33,6 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Protocol
 
+from dockyard import errors
 from dockyard.build.context import BuildContext
 from dockyard.build.executor import Builder, BuildOptions, BuildResult, RunFailed
 from dockyard.errors import DockyardError, InvalidArgument
@@ -108,10 +109,10 @@ def _json_map(query: Query, key: str, what: str) -> dict[str, Any]:
 def build_options_from_query(query: Query, *, api_version: str = "") -> BuildOptions:
     """dockerd's newImageBuildOptions: the query of POST /build as BuildOptions."""
     if _value(query, "remote"):
-        raise NotImplementedError("building from a remote context (git, URL) is not supported: dockyard does not "
+        raise errors.NotImplemented("building from a remote context (git, URL) is not supported: dockyard does not "
                              "download build contexts; send the context as the request body")
     if _value(query, "version") == "2":
-        raise NotImplementedError("BuildKit is not supported by dockyard: use the classic builder (DOCKER_BUILDKIT=0)")
+        raise errors.NotImplemented("BuildKit is not supported by dockyard: use the classic builder (DOCKER_BUILDKIT=0)")
     if _value(query, "version") not in ("", "1", "2"):
         raise InvalidArgument(f'invalid version "{_value(query, "version")}"')
     if _bool(query, "squash"):
