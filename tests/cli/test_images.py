@@ -89,3 +89,12 @@ def test_image_prune(daemon: Daemon, created: Created) -> None:
     assert daemon.ok("image", "prune", "-f") == "Total reclaimed space: 0B\n"
     cancelled = daemon.dockyard("image", "prune", input=b"n\n")
     assert cancelled.returncode == 1 and cancelled.stdout.startswith(b"WARNING! This will remove all dangling images.")
+
+
+def test_bootstrap_debian_never_downloads(daemon: Daemon, tmp_path: object) -> None:
+    remote = daemon.dockyard("image", "bootstrap", "--mirror", "http://deb.debian.org/debian", "debian")
+    assert remote.returncode == 1
+    assert remote.stderr.startswith(b"bootstrap debian: refusing mirror http://deb.debian.org/debian")
+    missing = daemon.dockyard("image", "bootstrap", "--mirror", f"{tmp_path}/no-mirror", "debian")
+    assert missing.returncode == 1
+    assert b"no local Debian mirror" in missing.stderr or b"debootstrap is not installed" in missing.stderr

@@ -183,8 +183,11 @@ class Response:
         self.status = int(parts[1])
         self.reason = parts[2] if len(parts) > 2 else ""
         self.headers: dict[str, str] = {}
-        for raw in conn.read_until(b"\r\n\r\n").decode("latin-1").split("\r\n"):
-            name, sep, value = raw.partition(":")
+        while True:
+            raw = conn.read_until(b"\r\n")
+            if raw in (b"\r\n", b""):
+                break
+            name, sep, value = raw.decode("latin-1").partition(":")
             if sep:
                 self.headers[name.strip().lower()] = value.strip()
         if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
@@ -479,7 +482,7 @@ class Client:
     def hijack(self, path: str, query: Query = None, body: Body = None) -> Connection:
         """POST with `Upgrade: tcp`; the raw two-way stream after 101 (or 200 from old daemons)."""
         target = self.target(path, query)
-        conn = self.connect() if not self._idle else self._idle.pop()
+        conn = self.connect()
         headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
         if body is None:
             headers["Content-Type"] = "text/plain"
@@ -496,7 +499,7 @@ class Client:
     def open_request(self, method: str, path: str, query: Query = None, body: Body = None) -> Connection:
         """Send a request on a connection of its own and return without reading the answer (for
         `wait`, whose answer comes when the container exits); read it later with Response(...)."""
-        conn = self.connect() if not self._idle else self._idle.pop()
+        conn = self.connect()
         try:
             self._send(conn, method, self.target(path, query), body, {})
         except OSError as e:
@@ -507,8 +510,16 @@ class Client:
     def stream_json(self, resp: Response) -> Iterator[Any]:
         """Each JSON value of a streamed body (events, stats, load and import progress)."""
         pending = ""
+        undecoded = b""
         for chunk in resp.chunks():
-            pending += chunk.decode("utf-8", "replace")
+            undecoded += chunk
+            try:
+                pending += undecoded.decode("utf-8")
+                undecoded = b""
+            except UnicodeDecodeError as e:  # a character split between two chunks, or a bad byte
+                cut = e.start if len(undecoded) - e.start < 4 else len(undecoded)
+                pending += undecoded[:cut].decode("utf-8", "replace")
+                undecoded = undecoded[cut:]
             consumed = 0
             for value, end in jsonio.iter_values(pending):
                 consumed = end

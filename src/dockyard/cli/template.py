@@ -185,7 +185,11 @@ def go_str(value: Any, key: str | None = None) -> str:
 
 
 def to_json(value: Any) -> str:
-    return jsonio.dumps(_plain(value))
+    text = jsonio.dumps(_plain(value))
+    if callable(getattr(value, "marshal", None)):
+        # docker's contexts marshal themselves with json.Marshal, which escapes HTML characters
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text
 
 
 def _plain(value: Any) -> Any:

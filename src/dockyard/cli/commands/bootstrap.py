@@ -117,4 +117,4 @@ def bootstrap(client: Client, prog: str, argv: list[str]) -> int:
             _import(client, root, 0, repo, tag or suite, '["bash"]')
         return 0
     except DockyardError as e:
-        raise CLIError(str(e)) from None
+        raise CLIError(str(e).replace("pass mirror=/path/to/mirror", "pass --mirror /path/to/mirror")) from None

@@ -284,7 +284,9 @@ def _copy_to(client: Client, container: str, src: str, dst: str, follow: bool, a
                        {"Content-Type": "application/x-tar"}).read()
         return 0
     local = os.path.abspath(src) + ("/." if src.endswith("/.") else "")
+    link_name = ""
     if follow and os.path.islink(local):
+        link_name = os.path.basename(local)  # the copy keeps the link's name (docker's RebaseName)
         local = os.path.realpath(local)
     if not os.path.lexists(local.removesuffix("/.")):
         raise CLIError(f"lstat {local}: no such file or directory")
@@ -293,7 +295,7 @@ def _copy_to(client: Client, container: str, src: str, dst: str, follow: bool, a
     tar_path = os.path.join(src_dir, src_base) if src_base != "." else local.removesuffix("/.")
     dst_dir, dst_base = split_path_dir_entry(dst_path)
     if dst_exists and dst_is_dir:
-        put_dir, name = dst_path, os.path.basename(local) if src_base != "." else "."
+        put_dir, name = dst_path, link_name or (os.path.basename(local) if src_base != "." else ".")
     elif dst_exists and src_is_dir:
         raise CLIError("cannot copy directory")
     elif not dst_exists and not src_is_dir and dst_path.endswith(("/", "/.")):
