@@ -39,13 +39,13 @@ import stat
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.build.dockerignore import MatchInfo, PatternMatcher, go_clean, read_dockerignore
 from dockyard.errors import InvalidArgument, NotFound, SystemCallError
-from dockyard.fsutil.paths import resolve_in_root
 
 __all__ = ["BuildContext", "tarsum_header", "write_context_tar"]
 
@@ -72,8 +72,20 @@ def tarsum_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag:
 class _Entry:
     kind: str  # typeflag: "0" file, "5" dir, "2" symlink, "1" hard link to an earlier entry, ...
     checksum: str = ""  # computed lazily for directory contexts
-    linkname: str = ""  # a hard link's first name
+    linkname: str = ""  # a symlink's target, a hard link's first name
     implicit: bool = False  # a directory not in the context whose contents are (made 0755 by root)
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    mtime: int = 0
+    dev: tuple[int, int] = (0, 0)
+    data: bytes | None = None  # a small file's bytes, until the context is written out
+    spill: str = ""  # a large file's temporary copy, until the context is written out
+    on_disk: bool = False
+
+
+_SMALL_FILE = 1 << 20  # files up to this size stay in memory until a COPY needs them...
+_MEMORY_BUDGET = 64 << 20  # ...as long as they add up to no more than this
 
 
 def _rel(path: str) -> str:
@@ -82,32 +94,42 @@ def _rel(path: str) -> str:
 
 
 class BuildContext:
-    """A build context rooted at `root`; only the paths in `entries` are visible."""
+    """A build context: the paths in `entries`, their files under `root`.
 
-    def __init__(self, root: Path, *, owned: bool, entries: dict[str, _Entry], from_directory: bool) -> None:
+    A context read from a tar keeps small files in memory and writes the tree out (`root`) only
+    when a COPY or ADD first reads from it, so a build served from its cache never writes the
+    context to disk. Paths are resolved against the entries (symlinks followed inside the
+    context, `..` stopping at its root), not against the disk."""
+
+    def __init__(self, root: Path, *, owned: bool, entries: dict[str, _Entry], from_directory: bool,
+                 work: Path | None = None) -> None:
         self.root = root
         self.owned = owned
         self._entries = entries
         self._sorted: list[str] | None = None
         self._from_directory = from_directory
+        self._work = work  # from_tar: the private directory holding root/ and spill/
+        self._in_memory = 0
+        self._materialized = from_directory
 
     # --- construction -------------------------------------------------------------------------
 
     @classmethod
     def from_tar(cls, stream: BinaryIO, work_dir: Path) -> BuildContext:
-        """Extract a context tar (any compression) into a new directory under `work_dir`."""
-        root = work_dir / f"context-{secrets.token_hex(8)}"
+        """Read a context tar (any compression); its files are written under a new directory in
+        `work_dir` when first needed."""
+        work = Path(work_dir) / f"context-{secrets.token_hex(8)}"
         try:
-            root.mkdir(parents=True, mode=0o700)
+            work.mkdir(parents=True, mode=0o700)
         except OSError as err:
-            raise SystemCallError.from_oserror(f"mkdir {root}", err) from None
-        ctx = cls(root, owned=True, entries={}, from_directory=False)
+            raise SystemCallError.from_oserror(f"mkdir {work}", err) from None
+        ctx = cls(work / "root", owned=True, entries={}, from_directory=False, work=work)
         try:
-            ctx._extract(stream)
+            ctx._read_tar(stream)
+            ctx._add_implicit_parents()
         except BaseException:
             ctx.close()
             raise
-        ctx._add_implicit_parents()
         return ctx
 
     @classmethod
@@ -120,7 +142,7 @@ class BuildContext:
         patterns = _cli_patterns(directory, dockerfile)
         ctx = cls(directory, owned=False, entries={}, from_directory=True)
         for rel, kind, linkname in _walk_included(directory, PatternMatcher(patterns)):
-            ctx._entries[rel] = _Entry(kind, linkname=linkname)
+            ctx._entries[rel] = _Entry(kind, linkname=linkname, on_disk=True)
         ctx._add_implicit_parents()
         return ctx
 
@@ -131,13 +153,13 @@ class BuildContext:
         for rel in list(self._entries):
             parent = rel.rpartition("/")[0]
             while parent and parent not in self._entries:
-                self._entries[parent] = _Entry("5", checksum=parent, implicit=True)
+                self._entries[parent] = _Entry("5", checksum=parent, implicit=True, mode=0o755)
                 parent = parent.rpartition("/")[0]
         self._sorted = None
 
     def close(self) -> None:
-        if self.owned:
-            shutil.rmtree(self.root, ignore_errors=True)
+        if self.owned and self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
             self.owned = False
 
     def __enter__(self) -> BuildContext:
@@ -146,10 +168,9 @@ class BuildContext:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- extraction ---------------------------------------------------------------------------
+    # --- reading a tar ------------------------------------------------------------------------
 
-    def _extract(self, stream: BinaryIO) -> None:
-        dirs: list[tuple[str, int]] = []
+    def _read_tar(self, stream: BinaryIO) -> None:
         try:
             tf = tarfile.open(fileobj=stream, mode="r|*")
         except tarfile.TarError as err:
@@ -157,81 +178,113 @@ class BuildContext:
         with tf:
             try:
                 for member in tf:
-                    self._extract_member(tf, member, dirs)
+                    self._read_member(tf, member)
             except tarfile.TarError as err:
                 raise InvalidArgument(f"failed to read the build context: {err}") from None
             except OSError as err:
-                raise SystemCallError.from_oserror("extract the build context", err) from None
-        for path, mtime in reversed(dirs):
-            try:
-                os.utime(path, (mtime, mtime), follow_symlinks=False)
-            except OSError:
-                pass
+                raise SystemCallError.from_oserror("read the build context", err) from None
 
-    def _extract_member(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dirs: list[tuple[str, int]]) -> None:
-        kind = m.type.decode() if m.type != tarfile.AREGTYPE else "0"
-        if kind in ("x", "g", "L", "K", "7"):
-            kind = "0" if kind == "7" else kind
+    def _read_member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        kind = "0" if m.type in (tarfile.AREGTYPE, tarfile.CONTTYPE) else m.type.decode(errors="replace")
         if m.isdir():
             kind = "5"
-        rel = _rel(m.name)
-        if rel.startswith("../") or rel == "..":
+        if kind not in ("0", "1", "2", "3", "4", "5", "6"):
+            return  # other entry types carry nothing a build can use
+        name = _rel(m.name)
+        if name.startswith("../") or name == "..":
             raise InvalidArgument(f"failed to read the build context: {m.name!r} is outside of the context")
         header_name = m.name + "/" if kind == "5" and not m.name.endswith("/") else m.name
         xattrs = {k[len("SCHILY.xattr."):]: v.encode("utf-8", "surrogateescape")
                   for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
-        h = tarsum_header(header_name, m.mode, m.uid, m.gid, m.size,
-                          kind, m.linkname, m.devmajor, m.devminor, xattrs)
-        if rel == ".":
-            self._entries.setdefault(".", _Entry("5", h.hexdigest()))
+        h = tarsum_header(header_name, m.mode, m.uid, m.gid, m.size, kind, m.linkname, m.devmajor, m.devminor, xattrs)
+        if name == ".":
+            self._entries.setdefault(".", _Entry("5", h.hexdigest(), mode=m.mode & 0o7777))
             return
-        parent, _, base = rel.rpartition("/")
-        parent_host = resolve_in_root(str(self.root), parent) if parent else str(self.root)
-        os.makedirs(parent_host, mode=0o755, exist_ok=True)
-        target = os.path.join(parent_host, base)
-        if kind != "5":
-            _remove(target)
-        if kind == "5":
-            if not os.path.isdir(target) or os.path.islink(target):
-                _remove(target)
-                os.mkdir(target, 0o700)
-            os.chmod(target, m.mode & 0o7777)
-            dirs.append((target, int(m.mtime)))
+        parent, _, base = name.rpartition("/")
+        rel = f"{self.resolve(parent)}/{base}" if parent else base
+        rel = rel.removeprefix("./")
+        entry = _Entry(kind, mode=m.mode & 0o7777, uid=m.uid, gid=m.gid, mtime=int(m.mtime),
+                       dev=(m.devmajor, m.devminor), linkname=m.linkname)
+        if kind == "1":
+            target = _rel(m.linkname)
+            if target not in self._entries or self._entries[target].kind not in ("0", "1"):
+                raise InvalidArgument(f"failed to read the build context: hard link {m.name!r} to "
+                                      f"{m.linkname!r}, which is not a file in the context")
+            entry.linkname = target
         elif kind == "0":
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                src = tf.extractfile(m)
-                if src is not None:
-                    while True:
+            src = tf.extractfile(m)
+            if m.size <= _SMALL_FILE and self._in_memory + m.size <= _MEMORY_BUDGET:
+                data = src.read() if src is not None else b""
+                h.update(data)
+                entry.data = data
+                self._in_memory += len(data)
+            else:
+                assert self._work is not None
+                spill_dir = self._work / "spill"
+                spill_dir.mkdir(exist_ok=True)
+                entry.spill = str(spill_dir / secrets.token_hex(8))
+                with open(entry.spill, "wb") as out:
+                    while src is not None:
                         chunk = src.read(_CHUNK)
                         if not chunk:
                             break
                         h.update(chunk)
                         out.write(chunk)
-                os.fchmod(out.fileno(), m.mode & 0o7777)
-        elif kind == "2":
-            os.symlink(m.linkname, target)
-        elif kind == "1":
-            link_rel = _rel(m.linkname)
-            source = os.path.join(self.root, link_rel)
-            if link_rel not in self._entries or os.path.islink(os.path.dirname(source)):
-                raise InvalidArgument(f"failed to read the build context: hard link {m.name!r} to "
-                                      f"{m.linkname!r}, which is not in the context")
-            os.link(source, target, follow_symlinks=False)
-        elif kind in ("3", "4", "6"):
-            fmt = {"3": stat.S_IFCHR, "4": stat.S_IFBLK, "6": stat.S_IFIFO}[kind]
-            os.mknod(target, fmt | (m.mode & 0o7777), os.makedev(m.devmajor, m.devminor))
-        else:
-            return  # other entry types carry nothing a build can use
-        if kind != "1":
-            try:
-                os.lchown(target, m.uid, m.gid)
-            except OSError:
-                pass
-            if kind != "5":
-                os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
-        self._entries.setdefault(rel, _Entry(kind, h.hexdigest()))
+        entry.checksum = h.hexdigest()
+        old = self._entries.get(rel)
+        if old is not None and old.kind == "5" and kind != "5":
+            self.remove(rel)
+        if old is not None and old.kind == "5" and kind == "5":
+            old.mode, old.uid, old.gid, old.mtime, old.checksum = entry.mode, entry.uid, entry.gid, entry.mtime, \
+                entry.checksum
+            return
+        self._entries[rel] = entry
         self._sorted = None
+
+    def materialize(self) -> None:
+        """Write the context's files under `root` (once; a directory context is there already)."""
+        if self._materialized:
+            return
+        self._materialized = True
+        try:
+            self.root.mkdir(mode=0o755, exist_ok=True)
+            dirs: list[tuple[str, _Entry]] = []
+            for rel in _walk_order(list(self._entries)):
+                entry = self._entries[rel]
+                target = os.path.join(self.root, rel)
+                if entry.kind == "5":
+                    if not os.path.isdir(target):
+                        os.mkdir(target, 0o700)
+                    os.lchown(target, entry.uid, entry.gid)
+                    dirs.append((target, entry))
+                    continue
+                os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                if entry.kind == "0":
+                    if entry.spill:
+                        os.rename(entry.spill, target)
+                        entry.spill = ""
+                    else:
+                        with open(target, "wb") as f:
+                            f.write(entry.data or b"")
+                        entry.data = None
+                elif entry.kind == "2":
+                    os.symlink(entry.linkname, target)
+                elif entry.kind == "1":
+                    os.link(os.path.join(self.root, entry.linkname), target, follow_symlinks=False)
+                    continue
+                else:
+                    fmt = {"3": stat.S_IFCHR, "4": stat.S_IFBLK, "6": stat.S_IFIFO}[entry.kind]
+                    os.mknod(target, fmt | entry.mode, os.makedev(*entry.dev))
+                os.lchown(target, entry.uid, entry.gid)
+                if entry.kind != "2":
+                    os.chmod(target, entry.mode)
+                os.utime(target, (entry.mtime, entry.mtime), follow_symlinks=False)
+            for target, entry in reversed(dirs):
+                os.chmod(target, entry.mode)
+                os.utime(target, (entry.mtime, entry.mtime), follow_symlinks=False)
+        except OSError as err:
+            raise SystemCallError.from_oserror(f"write the build context to {self.root}", err) from None
+        self._in_memory = 0
 
     # --- the Dockerfile -----------------------------------------------------------------------
 
@@ -257,35 +310,73 @@ class BuildContext:
         return rel, found
 
     def _read_file(self, rel: str) -> bytes | None:
-        if rel not in self._entries:
+        resolved = self.resolve(rel)
+        entry = self._entries.get(resolved)
+        if entry is None or entry.kind not in ("0", "1"):
             return None
+        if entry.kind == "1":
+            entry = self._entries.get(entry.linkname, entry)
+        if entry.data is not None:
+            return entry.data
+        path = entry.spill or os.path.join(self.root, resolved)
         try:
-            host = self.host_path(rel)
-            with open(host, "rb") as f:
+            with open(path, "rb") as f:
                 return f.read()
-        except (OSError, NotFound):
+        except OSError:
             return None
 
     def remove(self, rel: str) -> None:
         """Drop a path (and what is below it) from the context."""
         rel = _rel(rel)
         for key in [k for k in self._entries if k == rel or k.startswith(rel + "/")]:
-            del self._entries[key]
+            entry = self._entries.pop(key)
+            if entry.spill:
+                with suppress(OSError):
+                    os.unlink(entry.spill)
+            if entry.data is not None:
+                self._in_memory -= len(entry.data)
         self._sorted = None
-        if self.owned:
+        if self.owned and self._materialized:
             _remove(os.path.join(self.root, rel))
 
     # --- lookups for COPY/ADD -----------------------------------------------------------------
 
-    def host_path(self, rel: str) -> str:
-        """The host path of a context path, symlinks followed inside the context."""
-        return resolve_in_root(str(self.root), _rel(rel))
-
     def resolve(self, rel: str) -> str:
-        """The context path `rel` names once symlinks are followed ("." for the root)."""
-        host = self.host_path(rel)
-        inside = os.path.relpath(host, self.root)
-        return "." if inside == "." else inside
+        """The context path `rel` names once symlinks are followed inside the context ("." for
+        the root); it need not exist."""
+        todo = [p for p in _rel(rel).split("/") if p not in ("", ".")]
+        done: list[str] = []
+        links = 0
+        while todo:
+            part = todo.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            entry = self._entries.get("/".join([*done, part]))
+            if entry is not None and entry.kind == "2":
+                links += 1
+                if links > 255:
+                    raise InvalidArgument(f"{rel}: too many levels of symbolic links")
+                target = entry.linkname
+                if target.startswith("/"):
+                    done = []
+                todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+                continue
+            done.append(part)
+        return "/".join(done) or "."
+
+    def host_path(self, rel: str) -> str:
+        """The host path of a context path, symlinks followed inside the context (the context is
+        written out first)."""
+        self.materialize()
+        resolved = self.resolve(rel)
+        return str(self.root) if resolved == "." else os.path.join(self.root, resolved)
+
+    def raw_path(self, rel: str) -> str:
+        """The host path of a context path as it is (not resolved)."""
+        self.materialize()
+        return os.path.join(self.root, rel) if rel != "." else str(self.root)
 
     def exists(self, rel: str) -> bool:
         rel = _rel(rel)
@@ -298,6 +389,7 @@ class BuildContext:
         if entry is not None and entry.implicit:
             now = int(time.time())
             return os.stat_result((stat.S_IFDIR | 0o755, 0, 0, 1, 0, 0, 0, now, now, now))
+        self.materialize()
         return os.lstat(os.path.join(self.root, rel))
 
     def is_file(self, rel: str) -> bool:
@@ -413,8 +505,8 @@ def _cli_patterns(directory: Path, dockerfile: str) -> list[str]:
 
 
 def _walk_included(directory: Path, matcher: PatternMatcher) -> Iterator[tuple[str, str, str]]:
-    """(relative path, typeflag, hard link target) of what the CLI's TarWithOptions would put in
-    the context; a regular file seen before under another name is a hard link ("1") to it."""
+    """(relative path, typeflag, link target) of what the CLI's TarWithOptions would put in the
+    context; a regular file seen before under another name is a hard link ("1") to it."""
     seen: dict[tuple[int, int], str] = {}
     stack: list[tuple[str, MatchInfo | None]] = [("", None)]
     while stack:
@@ -442,6 +534,8 @@ def _walk_included(directory: Path, matcher: PatternMatcher) -> Iterator[tuple[s
                 first = seen.setdefault((st.st_dev, st.st_ino), rel)
                 if first != rel:
                     kind, linkname = "1", first
+            elif kind == "2":
+                linkname = os.readlink(os.path.join(host_dir, name))
             yield rel, kind, linkname
             if is_dir:
                 subdirs.append((rel, child_info))
@@ -467,7 +561,7 @@ def write_context_tar(directory: Path, out: BinaryIO, dockerfile: str = "Dockerf
                 tf.addfile(info)
                 continue
             if kind == "2":
-                info.linkname = os.readlink(host)
+                info.linkname = linkname
             if kind in ("3", "4"):
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             if kind == "0":

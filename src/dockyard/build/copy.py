@@ -98,7 +98,7 @@ class ContextTree:
         return self.ctx.host_path(rel)
 
     def raw_path(self, rel: str) -> str:
-        return os.path.join(self.ctx.root, rel) if rel != "." else str(self.ctx.root)
+        return self.ctx.raw_path(rel)
 
     def lstat(self, rel: str) -> os.stat_result:
         return self.ctx.lstat(rel)

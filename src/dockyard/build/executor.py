@@ -210,9 +210,6 @@ class _Build:
     def run(self) -> BuildResult:
         tags = _parse_tags(self.options.tags)
         with self.cleanup:
-            lease = self.store.leases.create({"dockyard.build": "1"}, ttl=24 * 3600.0)
-            self.lease_id = lease.id
-            self.cleanup.callback(self.store.leases.delete, lease.id)
             state = self._build_all()
         image_id = state.image_id
         if not image_id:
@@ -573,6 +570,12 @@ class _Build:
     # --- filesystem steps ----------------------------------------------------------------------
 
     def _pin(self, kind: str, key: str) -> None:
+        """Keep a snapshot the build makes safe from a garbage collection until the build ends
+        (the lease is made at the first one: a build served from the cache writes nothing)."""
+        if not self.lease_id:
+            lease = self.store.leases.create({"dockyard.build": "1"}, ttl=24 * 3600.0)
+            self.lease_id = lease.id
+            self.cleanup.callback(self.store.leases.delete, lease.id)
         self.store.leases.add(self.lease_id, kind, key)
 
     def _snapshot(self, stack: ExitStack, parent: str | None, init: bool = False) -> tuple[str, list[Any]]:
