@@ -199,23 +199,16 @@ def _write_pidfile(path: str) -> None:
 def _warm_up() -> None:
     """Import what the monitors and the container's init need before any fork (so the forked
     monitor imports nothing), and what the API calls on the first requests."""
-    import dockyard.engine.execs
-    import dockyard.engine.fsops
-    import dockyard.engine.prepare
-    import dockyard.engine.spec
-    import dockyard.engine.views
-    import dockyard.layers
-    import dockyard.runtime.cgroups
-    import dockyard.runtime.container
-    import dockyard.runtime.hooks
-    import dockyard.runtime.linux.init
-    import dockyard.runtime.linux.terminal
-    import dockyard.volumes
+    import importlib
 
-    with contextlib.suppress(Exception):
-        import dockyard.engine.hostfiles
-        import dockyard.engine.logs
-        import dockyard.runtime.linux.seccomp  # noqa: F401
+
+    for name in ("dockyard.engine.hostfiles", "dockyard.engine.logs", "dockyard.runtime.linux.seccomp",
+                 "dockyard.runtime.cgroups.stats", "dockyard.runtime.cgroups.warmup", "dockyard.runtime.cgroups.v1",
+                 "dockyard.runtime.cgroups.v2", "dockyard.runtime.cgroups.fs", "dockyard.runtime.cgroups.host",
+                 "dockyard.runtime.cgroups.devices_v1", "dockyard.runtime.cgroups.convert",
+                 "dockyard.runtime.cgroups.devices", "dockyard.runtime.cgroups.validate"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 async def serve(settings: dict[str, Any], config_path: str | None) -> int:

@@ -66,7 +66,10 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
         try:
             found = await api.call(images.resolve, ref)
         except errors.NotFound:
-            repo = image.split("@")[0].rsplit(":", 1)[0] if "/" not in image.rsplit(":", 1)[-1] else image
+            repo = image.split("@")[0]
+            if ":" in repo.rsplit("/", 1)[-1]:
+                repo = repo.rsplit(":", 1)[0]
+            repo = repo.removeprefix("docker.io/").removeprefix("library/")
             raise errors.NotFound(f"pull access denied for {repo}, repository does not exist or may require "
                                   "'docker login': denied: requested access to the resource is denied") from None
         del found

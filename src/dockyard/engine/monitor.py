@@ -234,7 +234,14 @@ def _child(cfg: MonitorConfig, listener: socket.socket, control: socket.socket) 
         # Default dispositions: the container inherits ignored signals through execve.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
-        Monitor(cfg, listener, control).run()
+        profile_dir = os.environ.get("DOCKYARD_MONITOR_PROFILE")
+        if profile_dir:  # development aid: where does a start spend its time
+            import cProfile
+
+            cProfile.runctx("Monitor(cfg, listener, control).run()", globals(), locals(),
+                            os.path.join(profile_dir, f"monitor-{os.getpid()}.prof"))
+        else:
+            Monitor(cfg, listener, control).run()
     except BaseException:
         code = 1
         try:
