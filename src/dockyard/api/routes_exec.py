@@ -10,6 +10,7 @@ from dockyard import errors
 from dockyard.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from dockyard.api.routes_containers import _pump
 from dockyard.api.server import Api, Handler, jsonr
+from dockyard.engine.monitor import frame
 
 
 def routes(api: Api) -> list[tuple[str, str, Handler]]:
@@ -34,9 +35,21 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
         if detach:
             await api.call(execs.start, exec_id, detach=True, tty=tty, console_size=(size[0], size[1]))
             return web.Response(status=200)
-        conn = await api.call(execs.start, exec_id, detach=False, tty=tty, console_size=(size[0], size[1]))
+        if record.running or record.started:
+            # Checked again by start(); refused here first so the client gets a status, not a stream.
+            raise errors.Conflict(f"Error: Exec command {exec_id} is already running" if record.running
+                                  else f"Error: Exec command {exec_id} has already run")
+        # As dockerd: answer 101 first, then start the process. Clients (the Python SDK) read the
+        # stream from the raw socket after parsing the headers: output sent along with the 101
+        # would be lost in their buffer.
         hj = await hijack(request, RAW_STREAM if record.tty else MULTIPLEXED_STREAM)
         try:
+            try:
+                conn = await api.call(execs.start, exec_id, detach=False, tty=tty, console_size=(size[0], size[1]))
+            except errors.DockyardError as err:
+                message = (str(err) + "\r\n").encode()
+                await hj.write(message if record.tty else frame(1, message))
+                return web.Response()
             if conn is not None:
                 await _pump(hj, conn, detach=False, stdin=record.attach_stdin)
             # The client asks for the exit code as soon as the stream ends: have it recorded by then.
