@@ -111,4 +111,4 @@ def test_images(client: Any) -> None:
     image.tag("sdk-tag", "t1")
     assert "sdk-tag:t1" in client.images.get("busybox").tags
     client.images.remove("sdk-tag:t1")
-    assert [h["Id"] for h in image.history()][0] == image.id
+    assert image.history()[0]["Id"] == image.id

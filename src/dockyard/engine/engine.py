@@ -576,7 +576,7 @@ class Engine:
             if c.state.status in ("running", "paused") and live is None:
                 live = _Live()  # exiting right now: nothing to signal, the exit will be recorded
                 live.exited.set()
-            if c.state.status not in ("running", "paused"):
+            if c.state.status not in ("running", "paused") or live is None:
                 raise NotModified("container already stopped")
             c.manually_stopped = True
             live.stopping = True

@@ -79,8 +79,9 @@ class Watcher:
                         if buffered:
                             self._dispatch(key, buffers[sock.fileno()])
                     continue
-                sock = skey.fileobj
-                assert isinstance(sock, socket.socket)
+                fileobj = skey.fileobj
+                assert isinstance(fileobj, socket.socket)
+                sock = fileobj
                 key = str(skey.data)
                 try:
                     data = sock.recv(65536)
