@@ -190,9 +190,10 @@ class BuildContext:
             kind = "5"
         if kind not in ("0", "1", "2", "3", "4", "5", "6"):
             return  # other entry types carry nothing a build can use
-        name = _rel(m.name)
-        if name.startswith("../") or name == "..":
+        plain = go_clean(m.name)
+        if plain == ".." or plain.startswith("../"):
             raise InvalidArgument(f"failed to read the build context: {m.name!r} is outside of the context")
+        name = _rel(m.name)
         header_name = m.name + "/" if kind == "5" and not m.name.endswith("/") else m.name
         xattrs = {k[len("SCHILY.xattr."):]: v.encode("utf-8", "surrogateescape")
                   for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}

@@ -341,36 +341,53 @@ def _parse_entrypoint(node: Node) -> Command:
     return EntrypointCommand(**_base(node), cmd_line=cmd, prepend_shell=prepend)  # type: ignore[arg-type]
 
 
-_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
                    "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
 def parse_duration(text: str) -> int:
-    """time.ParseDuration, in nanoseconds (`1m30s`, `1.5h`, `-2s`, `0`)."""
-    original = text
-    sign = 1
+    """Go's time.ParseDuration, in nanoseconds (`1m30s`, `1.5h`, `-2s`, `0`), with its errors."""
+    orig = text
+    quoted = '"' + orig + '"'
+    neg = False
     if text and text[0] in "+-":
-        sign = -1 if text[0] == "-" else 1
+        neg = text[0] == "-"
         text = text[1:]
     if text == "0":
         return 0
     if not text:
-        raise InvalidArgument(f'time: invalid duration "{original}"')
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        m = _GO_DURATION.match(text, pos)
-        if not m or m.group(1) in ("", "."):
-            if m is None and re.match(r"[0-9.]+", text[pos:]):
-                raise InvalidArgument(f'time: missing unit in duration "{original}"')
-            if m is None and pos < len(text) and not text[pos].isdigit():
-                raise InvalidArgument(f'time: invalid duration "{original}"')
-            unit = re.match(r"[0-9.]*([^0-9.]*)", text[pos:])
-            raise InvalidArgument(f'time: unknown unit "{unit.group(1) if unit else ""}" in duration "{original}"')
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * round(total)
+        raise InvalidArgument(f"time: invalid duration {quoted}")
+    total = 0
+    while text:
+        if not (text[0] == "." or text[0].isdigit()):
+            raise InvalidArgument(f"time: invalid duration {quoted}")
+        i = 0
+        while i < len(text) and text[i].isdigit():
+            i += 1
+        whole, text = int(text[:i] or "0"), text[i:]
+        pre = i > 0
+        frac, scale, post = 0, 1, False
+        if text.startswith("."):
+            text = text[1:]
+            j = 0
+            while j < len(text) and text[j].isdigit():
+                j += 1
+            if j:
+                frac, scale, post = int(text[:j]), 10 ** j, True
+            text = text[j:]
+        if not pre and not post:
+            raise InvalidArgument(f"time: invalid duration {quoted}")
+        k = 0
+        while k < len(text) and not (text[k] == "." or text[k].isdigit()):
+            k += 1
+        if k == 0:
+            raise InvalidArgument(f"time: missing unit in duration {quoted}")
+        unit, text = text[:k], text[k:]
+        if unit not in _DURATION_UNITS:
+            raise InvalidArgument(f'time: unknown unit "{unit}" in duration {quoted}')
+        factor = _DURATION_UNITS[unit]
+        total += whole * factor + (frac * factor) // scale
+    return -total if neg else total
 
 
 def _interval(flags: _Flags, name: str) -> int:

@@ -179,7 +179,7 @@ def run_step(req: RunRequest, on_output: Callable[[int, bytes], None]) -> int:
         _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if message:
-        raise RunFailedToStart(message.decode(errors="replace").strip())
+        raise RunFailedToStart(f"OCI runtime create failed: {message.decode(errors='replace').strip()}: unknown")
     return code if code >= 0 else 128 - code
 
 
