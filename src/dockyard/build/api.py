@@ -1,11 +1,18 @@
 """The Engine API's `POST /build` on top of the builder, so the daemon only mounts a route:
 
-    async def build(request):
+    builder = Builder(engine.images, runtime_root=engine.runtime_root,
+                      work_root=engine.data_root / "builder", cgroup_parent=engine.cgroup_parent)
+
+    async def build(request):                      # POST /build and /v{version}/build
+        version = request.match_info.get("version", "")
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        body = api.body_reader(request)            # made on the event loop, read from the worker
         await api.stream_from(request, response, lambda out: serve_build(
-            builder, request.query, api.body_reader(request), out, api_version=version))
+            builder, request.query, body, out, api_version=version))
         await response.write_eof()
         return response
+
+(Tested that way against the real docker CLI: tests/build/test_dockyardd.py.)
 
 `serve_build(builder, query, body, out)` reads the query parameters as dockerd 20.10 does
 (`t` several times, `dockerfile`, `buildargs` and `labels` as JSON, `target`, `nocache`, `q`,
