@@ -26,3 +26,10 @@ def created(daemon: Daemon) -> Iterator[Created]:
         yield made
     finally:
         made.cleanup()
+
+
+@pytest.fixture(scope="module")
+def daemon_host(daemon: Daemon) -> str:
+    """The address both CLIs use (-H / DOCKYARD_HOST / DOCKER_HOST): set DOCKYARD_TEST_DAEMON to
+    `dockyardd` or to a running daemon's URL to point every CLI test at it."""
+    return daemon.host

@@ -160,7 +160,7 @@ class Command:
         lines = [f"\nUsage:  {self.usage_line(prog)}", "", self.short]
         if self.aliases:
             lines += ["", "Aliases:", f"  {self.aliases}"]
-        shown = [f for f in self.flags if not f.hidden]
+        shown = sorted((f for f in self.flags if not f.hidden), key=lambda f: f.long)
         if shown:
             labels = []
             for f in shown:
@@ -174,7 +174,8 @@ class Command:
                     default = f' (default "{f.default}")' if isinstance(f.default, str) else f" (default {f.default})"
                 elif f.kind == BOOL and f.default:
                     default = " (default true)"
-                lines.append(f"  {label.ljust(width)}   {f.help}{default}")
+                text = (f.help + default).replace("\n", "\n" + " " * (width + 5))
+                lines.append(f"  {label.ljust(width)}   {text}")
         return "\n".join(lines) + "\n"
 
     def parse(self, prog: str, argv: Sequence[str]) -> tuple[Options, list[str]]:
