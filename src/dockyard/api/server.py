@@ -237,12 +237,19 @@ def _go_json_error(err: ValueError) -> str:
 
 
 def build_app(api: Api) -> web.Application:
-    from dockyard.api import routes_containers, routes_exec, routes_images, routes_system, routes_volumes
+    from dockyard.api import (
+        routes_build,
+        routes_containers,
+        routes_exec,
+        routes_images,
+        routes_system,
+        routes_volumes,
+    )
 
     app = web.Application(middlewares=[_middleware], client_max_size=0, handler_args={"max_field_size": 65536})
     app["api"] = api
     table: list[tuple[str, str, Handler]] = []
-    for module in (routes_system, routes_containers, routes_exec, routes_images, routes_volumes):
+    for module in (routes_system, routes_containers, routes_exec, routes_images, routes_volumes, routes_build):
         table.extend(module.routes(api))
     for method, path, handler in table:
         app.router.add_route(method, "/v{version:[0-9.]+}" + path, handler)
