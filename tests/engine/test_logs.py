@@ -10,7 +10,9 @@ import os
 import sys
 import textwrap
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +20,13 @@ from dockyard.engine import logs
 from dockyard.engine.logs import JSONFileOptions, JSONFileWriter, ReadOptions
 from dockyard.errors import InvalidArgument
 from tests.engine.conftest import RefDocker
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run with a deadline: a hang is a failure, not a stuck suite."""
+    return asyncio.run(asyncio.wait_for(coro, 30))
 
 SPECIAL = (b'a<b>&"q" \\ \t\x01\x7f \xc3\xa9 \xe2\x80\xa8 \xff\n'  # escapes, DEL, UTF-8, U+2028, invalid byte
            b"\n"  # an empty line
@@ -45,7 +54,7 @@ def test_same_bytes_as_docker(ref_docker: RefDocker, clean_tmp: Path) -> None:
         theirs = (ref_docker.data_root / "containers" / cid / f"{cid}-json.log").read_bytes()
     finally:
         ref_docker.docker("rm", "-f", name)
-    times = []
+    times: list[int] = []
     for line in theirs.splitlines():
         t = logs.parse_time(json.loads(line)["time"])
         if not times or times[-1] != t:
@@ -221,7 +230,7 @@ def test_follow_across_rotation_with_a_writer_process(clean_tmp: Path) -> None:
         assert proc.returncode == 0
         return got
 
-    got = asyncio.run(run())
+    got = _run(run())
     assert got[0] == b"before follow\n"
     numbers = [int(line.split()[1]) for line in got[1:]]
     assert numbers == list(range(count))
@@ -249,7 +258,7 @@ def test_follow_stops_at_until_and_sees_new_lines(clean_tmp: Path) -> None:
         return got
 
     started = time.monotonic()
-    assert asyncio.run(run()) == [b"old\n", b"new 0\n", b"new 1\n", b"new 2\n"]
+    assert _run(run()) == [b"old\n", b"new 0\n", b"new 1\n", b"new 2\n"]
     assert time.monotonic() - started < 3
 
 
@@ -276,5 +285,5 @@ def test_follow_tail_and_stream_selection(clean_tmp: Path) -> None:
         await task
         return got
 
-    assert asyncio.run(run()) == [b"2\n", b"3\n", b"5\n"]
+    assert _run(run()) == [b"2\n", b"3\n", b"5\n"]
     writer.close()
