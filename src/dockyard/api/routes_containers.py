@@ -7,7 +7,6 @@ import base64
 import contextlib
 import json
 import socket
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -350,54 +349,15 @@ def _read_options(req: AttachRequest, since_ns: int = 0, until_ns: int = 0, tail
 def _read_logs(api: Api, cid: str, options: Any) -> Any:
     from dockyard.engine import logs as logmod
 
-    path = api.engine.log_path(cid)
-    try:
-        return list(logmod.read_logs(path, options))
-    except NotImplementedError:
-        return list(_fallback_read(path, options))
-
-
-def _fallback_read(path: Path, options: Any) -> Any:
-    from dockyard.engine.container import parse_rfc3339
-    from dockyard.engine.logs import LogRecord
-
-    records = []
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                stream = doc.get("stream", "stdout")
-                if (stream == "stdout" and not options.stdout) or (stream == "stderr" and not options.stderr):
-                    continue
-                t = int(parse_rfc3339(doc.get("time", "")) * 1e9)
-                if options.since_ns and t < options.since_ns:
-                    continue
-                if options.until_ns and t > options.until_ns:
-                    continue
-                records.append(LogRecord(stream=stream, line=doc.get("log", "").encode(), time_ns=t))
-    except FileNotFoundError:
-        pass
-    if options.tail >= 0:
-        records = records[len(records) - options.tail:] if options.tail else []
-    return records
+    return list(logmod.read_logs(api.engine.log_path(cid), options))
 
 
 def _format_record(record: Any, tty: bool, timestamps: bool) -> bytes:
     line = record.line
     if timestamps:
-        try:
-            from dockyard.engine.logs import format_timestamp
+        from dockyard.engine.logs import format_timestamp
 
-            stamp = format_timestamp(record.time_ns)
-        except NotImplementedError:
-            import time
-
-            t = record.time_ns / 1e9
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{record.time_ns % 1_000_000_000:09d}Z"
-        line = stamp.encode() + b" " + line
+        line = format_timestamp(record.time_ns).encode() + b" " + line
     if tty:
         return bytes(line)
     return frame(1 if record.stream == "stdout" else 2, line)
@@ -446,50 +406,8 @@ async def _follow(api: Api, cid: str, tty: bool, timestamps: bool, options: Any,
     future = engine.wait(cid, "not-running")
     loop = asyncio.get_running_loop()
     future.add_done_callback(lambda _f: loop.call_soon_threadsafe(stop.set))
-    path = engine.log_path(cid)
-    try:
-        async for record in logmod.follow_logs(path, options, stop=stop):
-            await response.write(_format_record(record, tty, timestamps))
-        return
-    except NotImplementedError:
-        pass
-    # Stand-in follower: poll the file for new lines until the container stops.
-    sent = 0
-    records = await api.call(_read_logs, api, cid, options)
-    for record in records:
+    async for record in logmod.follow_logs(engine.log_path(cid), options, stop=stop):
         await response.write(_format_record(record, tty, timestamps))
-    position = path.stat().st_size if path.exists() else 0
-    from dataclasses import replace
-
-    live = replace(options, tail=-1, since_ns=0)
-    while True:
-        stopped = stop.is_set()
-        size = path.stat().st_size if path.exists() else 0
-        if size > position:
-            with open(path, "rb") as f:
-                f.seek(position)
-                chunk = f.read(size - position)
-            cut = chunk.rfind(b"\n") + 1
-            position += cut
-            for line in chunk[:cut].splitlines():
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                stream = doc.get("stream", "stdout")
-                if (stream == "stdout" and not live.stdout) or (stream == "stderr" and not live.stderr):
-                    continue
-                from dockyard.engine.container import parse_rfc3339
-                from dockyard.engine.logs import LogRecord
-
-                rec = LogRecord(stream=stream, line=doc.get("log", "").encode(),
-                                time_ns=int(parse_rfc3339(doc.get("time", "")) * 1e9))
-                await response.write(_format_record(rec, tty, timestamps))
-                sent += 1
-        if stopped:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.1)
 
 
 def _int(text: str, name: str) -> int:

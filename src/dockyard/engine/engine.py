@@ -743,7 +743,7 @@ class Engine:
         if self.volumes is not None:
             for m in c.mounts:
                 if m.get("Type") == "volume" and m.get("Name"):
-                    with contextlib.suppress(DockyardError, NotImplementedError):
+                    with contextlib.suppress(DockyardError):
                         self.volumes.release(m["Name"], c.id)
                         if volumes and m.get("Anonymous"):
                             self.volumes.remove(m["Name"])
@@ -928,12 +928,9 @@ class Engine:
 
 
 def _open_volumes(data_root: Path, users: Callable[[str], list[str]]) -> Any:
-    try:
-        from dockyard.volumes import VolumeStore
+    from dockyard.volumes import VolumeStore
 
-        return VolumeStore(data_root, in_use=users)
-    except NotImplementedError:
-        return None
+    return VolumeStore(data_root, in_use=users)
 
 
 def _resolve(fut: concurrent.futures.Future[Any], value: Any) -> None:

@@ -777,34 +777,4 @@ def _open_log(cfg: MonitorConfig) -> Any:
 
     from dockyard.engine import logs
 
-    try:
-        return logs.JSONFileWriter(Path(cfg.log_path), logs.parse_log_options(cfg.log_options))
-    except NotImplementedError:  # the json-file driver's bodies are not in yet: plain records
-        return _PlainJSONLog(cfg.log_path)
-
-
-class _PlainJSONLog:
-    """Docker's json-file records, one per line of output, no rotation (a stand-in for logs.py)."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.pending: dict[str, bytes] = {}
-
-    def write(self, stream: str, data: bytes) -> None:
-        data = self.pending.pop(stream, b"") + data
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            self._record(stream, line + b"\n")
-        if rest:
-            self.pending[stream] = rest
-
-    def _record(self, stream: str, line: bytes) -> None:
-        doc = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": now_rfc3339()}
-        os.write(self.fd, json.dumps(doc, separators=(",", ":")).encode() + b"\n")
-
-    def close(self) -> None:
-        for stream, rest in self.pending.items():
-            self._record(stream, rest)
-        self.pending.clear()
-        os.close(self.fd)
+    return logs.JSONFileWriter(Path(cfg.log_path), logs.parse_log_options(cfg.log_options))
