@@ -345,7 +345,7 @@ def diff(client: Client, prog: str, argv: list[str]) -> int:
     return 0
 
 
-def refuse_terminal(verb: str) -> None:
+def refuse_terminal() -> None:
     if os.isatty(1):
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 
@@ -376,7 +376,7 @@ def export(client: Client, prog: str, argv: list[str]) -> int:
     opts, args = EXPORT.parse(prog, argv)
     output = opts.text("output")
     if not output:
-        refuse_terminal("export")
+        refuse_terminal()
     resp = client.request("GET", f"/containers/{quote(args[0])}/export")
     write_stream(resp, output)
     return 0

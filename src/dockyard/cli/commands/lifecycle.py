@@ -70,7 +70,7 @@ def each(names: list[str], action: Callable[[str], object], ignore_missing: bool
     return 0
 
 
-def _stop_query(prog: str, opts_changed: Callable[[str], bool], num: Callable[[str], int],
+def _stop_query(opts_changed: Callable[[str], bool], num: Callable[[str], int],
                 signal: str) -> dict[str, str | int | bool | None]:
     if opts_changed("time") and opts_changed("timeout"):
         raise CLIError("conflicting options: cannot specify both --timeout and --time")
@@ -84,13 +84,13 @@ def _stop_query(prog: str, opts_changed: Callable[[str], bool], num: Callable[[s
 
 def stop(client: Client, prog: str, argv: list[str]) -> int:
     opts, args = STOP.parse(prog, argv)
-    query = _stop_query(prog, opts.changed, opts.num, opts.text("signal"))
+    query = _stop_query(opts.changed, opts.num, opts.text("signal"))
     return each(args, lambda name: client.post(f"/containers/{quote(name)}/stop", query))
 
 
 def restart(client: Client, prog: str, argv: list[str]) -> int:
     opts, args = RESTART.parse(prog, argv)
-    query = _stop_query(prog, opts.changed, opts.num, opts.text("signal"))
+    query = _stop_query(opts.changed, opts.num, opts.text("signal"))
     return each(args, lambda name: client.post(f"/containers/{quote(name)}/restart", query))
 
 

@@ -37,7 +37,7 @@ def save(client: Client, prog: str, argv: list[str]) -> int:
     opts, args = SAVE.parse(prog, argv)
     output = opts.text("output")
     if not output:
-        refuse_terminal("save")
+        refuse_terminal()
     resp = client.request("GET", "/images/get", [("names", name) for name in args])
     write_stream(resp, output)
     return 0
