@@ -31,12 +31,11 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from dockyard.build import goformat
 from dockyard.build import instructions as ins
@@ -60,16 +59,13 @@ from dockyard.build.copy import (
 from dockyard.build.dockerignore import go_clean
 from dockyard.build.parser import ParseError, parse, parse_heredoc
 from dockyard.build.planner import plan_stages, stage_index
-from dockyard.build.run import RunRequest, prepare_init_layer, run_step
+from dockyard.build.run import RunRequest, run_step
 from dockyard.build.shell_words import Lexer, env_map
+from dockyard.build.workspace import Workspace, mkdir_in_root, volume_copies
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemCallError
-from dockyard.fsutil.mount import mount_all, unmount_all
 from dockyard.images import ImageService
 from dockyard.images import reference as refs
 from dockyard.images.ingest import Ingest
-from dockyard.images.store import EMPTY_LAYER_DIFF_ID
-from dockyard.layers import Compression, write_layer_from_mounts
-from dockyard.metadata import SNAPSHOT
 from dockyard.oci import runtime_spec as rs
 from dockyard.oci.image_spec import ContainerConfig, ImageConfig, RootFS
 
@@ -202,8 +198,7 @@ class _Build:
         self.stages: list[ins.Stage] = []
         self.results: dict[int, _StageResult] = {}
         self.cleanup = ExitStack()
-        self.lease_id = ""
-        self.views: dict[str, str] = {}  # image id -> mounted read-only rootfs (COPY --from)
+        self.ws = Workspace(builder.images, builder.work_root, self.cleanup)
 
     # --- the build ---------------------------------------------------------------------------
 
@@ -569,67 +564,6 @@ class _Build:
 
     # --- filesystem steps ----------------------------------------------------------------------
 
-    def _pin(self, kind: str, key: str) -> None:
-        """Keep a snapshot the build makes safe from a garbage collection until the build ends
-        (the lease is made at the first one: a build served from the cache writes nothing)."""
-        if not self.lease_id:
-            lease = self.store.leases.create({"dockyard.build": "1"}, ttl=24 * 3600.0)
-            self.lease_id = lease.id
-            self.cleanup.callback(self.store.leases.delete, lease.id)
-        self.store.leases.add(self.lease_id, kind, key)
-
-    def _snapshot(self, stack: ExitStack, parent: str | None, init: bool = False) -> tuple[str, list[Any]]:
-        """A writable snapshot on `parent` (a chain id, or None), with Docker's init layer under it
-        when `init`; removed when `stack` closes. (key, mounts)."""
-        if init:
-            init_key = f"build-init-{secrets.token_hex(8)}"
-            self._pin(SNAPSHOT, init_key)
-            self._pin(SNAPSHOT, init_key + "-prep")
-            mounts = self.snapshotter.prepare(init_key + "-prep", parent)
-            try:
-                prepare_init_layer(_writable_dir(mounts, stack))
-                self.snapshotter.commit(init_key, init_key + "-prep")
-            except BaseException:
-                with suppress(DockyardError):
-                    self.snapshotter.remove(init_key + "-prep")
-                raise
-            stack.callback(_quiet_remove, self.snapshotter, init_key)
-            parent = init_key
-        key = f"build-{secrets.token_hex(8)}"
-        self._pin(SNAPSHOT, key)
-        mounts = self.snapshotter.prepare(key, parent)
-        stack.callback(_quiet_remove, self.snapshotter, key)
-        return key, mounts
-
-    def _mount(self, stack: ExitStack, mounts: list[Any], target: str, readonly: bool = False) -> str:
-        os.makedirs(target, exist_ok=True)
-        if readonly:
-            from dockyard.snapshots import Mount
-
-            mounts = [Mount(m.type, m.source, (*[o for o in m.options if o != "rw"], "ro")) for m in mounts]
-        mount_all(mounts, target)
-        stack.callback(unmount_all, target)
-        return target
-
-    def _layer_from(self, stack: ExitStack, key: str, lower_parent: str | None, ingest: Ingest) -> Layer | None:
-        """The layer of snapshot `key` against `lower_parent` (its parent), in the content store
-        through `ingest`; None when nothing changed."""
-        lower: list[Any] = []
-        if lower_parent is not None:
-            view_key = f"build-view-{secrets.token_hex(8)}"
-            self._pin(SNAPSHOT, view_key)
-            lower = self.snapshotter.view(view_key, lower_parent)
-            stack.callback(_quiet_remove, self.snapshotter, view_key)
-        spool = tempfile.SpooledTemporaryFile(max_size=16 << 20, dir=str(self.b.work_root))
-        stack.callback(spool.close)
-        result = write_layer_from_mounts(lower, self.snapshotter.mounts(key), spool, Compression.NONE)
-        diff_id = str(result.diff_id)
-        if diff_id == EMPTY_LAYER_DIFF_ID:
-            return None
-        spool.seek(0)
-        digest, size = ingest.write_stream(cast(BinaryIO, spool), diff_id, result.size)
-        return Layer(digest, size)
-
     def _fs_step(self, state: _State, container_config: ContainerConfig, container_id: str, init: bool,
                  work: Callable[[ExitStack, str], None]) -> None:
         """Prepare a snapshot of the current image, mount it, let `work` change it, commit the change."""
@@ -637,16 +571,14 @@ class _Build:
         if top is not None:
             self.images.rootfs_parent(state.image_id)
         with ExitStack() as stack:
-            key, mounts = self._snapshot(stack, top, init=init)
+            key, mounts = self.ws.snapshot(stack, top, init=init)
             lower_parent = self.snapshotter.stat(key).parent
-            step_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.b.work_root))
-            stack.callback(shutil.rmtree, step_dir, True)
-            rootfs = str(step_dir / "rootfs")
+            rootfs = str(self.ws.step_dir(stack) / "rootfs")
             with ExitStack() as mounted:
-                self._mount(mounted, mounts, rootfs)
+                self.ws.mount(mounted, mounts, rootfs)
                 work(stack, rootfs)
             with Ingest(self.store, "build") as ingest:
-                layer = self._layer_from(stack, key, lower_parent, ingest)
+                layer = self.ws.layer(stack, key, lower_parent, ingest)
                 self._commit(state, container_config, container_id, layer, ingest)
                 ingest.commit()
 
@@ -662,7 +594,7 @@ class _Build:
         workdir = state.run_config.working_dir
 
         def make(stack: ExitStack, rootfs: str) -> None:
-            _mkdir_in_root(rootfs, workdir)
+            mkdir_in_root(rootfs, workdir)
 
         self._fs_step(state, self._container_config(state, cfg, cid), cid, False, make)
 
@@ -704,10 +636,9 @@ class _Build:
 
         def execute(stack: ExitStack, rootfs: str) -> None:
             if run_cfg.working_dir:
-                _mkdir_in_root(rootfs, run_cfg.working_dir)
-            bundle = Path(tempfile.mkdtemp(prefix="run-", dir=self.b.work_root))
-            stack.callback(shutil.rmtree, bundle, True)
-            mounts = self._volume_mounts(state, rootfs, bundle)
+                mkdir_in_root(rootfs, run_cfg.working_dir)
+            bundle = self.ws.step_dir(stack, "run-")
+            mounts = volume_copies(state.run_config.volumes or [], rootfs, bundle)
             if pipes:
                 pipe_dir = bundle / "pipes"
                 pipe_dir.mkdir()
@@ -755,30 +686,6 @@ class _Build:
             full += "\n" + doc.content + doc.name
         return [full]
 
-    def _volume_mounts(self, state: _State, rootfs: str, bundle: Path) -> list[rs.Mount]:
-        """Docker gives a RUN after VOLUME an anonymous volume at each path, filled from the image:
-        what the RUN writes there does not reach the image."""
-        mounts: list[rs.Mount] = []
-        for i, volume in enumerate(sorted(state.run_config.volumes or [])):
-            dest = os.path.normpath("/" + volume)
-            source = bundle / f"volume-{i}"
-            inside = os.path.join(rootfs, dest.lstrip("/"))
-            from dockyard.fsutil.paths import resolve_in_root
-
-            host = resolve_in_root(rootfs, dest)
-            if os.path.lexists(host) and not os.path.isdir(host):
-                raise InvalidArgument(f"cannot mount volume over existing file, file exists {inside}")
-            if os.path.isdir(host):
-                from dockyard.fsutil.copy import copy_tree
-
-                source.mkdir()
-                copy_tree(host, str(source))
-            else:
-                source.mkdir()
-                _mkdir_in_root(rootfs, dest)  # the mount point, made as runc makes it (0755)
-            mounts.append(rs.Mount(dest, "bind", str(source), ["rbind", "rprivate"]))
-        return mounts
-
     def _copy(self, state: _State, cmd: ins.CopyCommand, expand: Callable[[str], str]) -> None:
         chown = expand(cmd.chown)
         srcs = [expand(s) for s in cmd.sources]
@@ -818,9 +725,7 @@ class _Build:
                     if match.expand:
                         body = Lexer(self.lexer.escape).process_word_raw(body, env)
                     docs[marker] = body.encode()
-                tmp = tempfile.mkdtemp(prefix="heredoc-", dir=self.b.work_root)
-                stack.callback(shutil.rmtree, tmp, True)
-                heredocs = HeredocTree(docs, tmp)
+                heredocs = HeredocTree(docs, str(self.ws.step_dir(stack, "heredoc-")))
             fetch = None
             if name == "ADD":
                 def fetch(url: str) -> tuple[FsTree, str]:
@@ -858,68 +763,11 @@ class _Build:
         if index is not None:
             if index not in self.results:
                 raise InvalidArgument(f"stage {name} was not built")
-            image_id = self.results[index].image_id
-        else:
-            image_id = self._local_image(name)
-        if image_id in self.views:
-            return self.views[image_id]
-        top = self.store.top_layer(image_id)
-        target = tempfile.mkdtemp(prefix="from-", dir=self.b.work_root)
-        self.cleanup.callback(shutil.rmtree, target, True)
-        if top is not None:
-            self.images.rootfs_parent(image_id)
-            key = f"build-view-{secrets.token_hex(8)}"
-            self._pin(SNAPSHOT, key)
-            mounts = self.snapshotter.view(key, top)
-            self.cleanup.callback(_quiet_remove, self.snapshotter, key)
-            self._mount(self.cleanup, mounts, target, readonly=True)
-        self.views[image_id] = target
-        return target
+            return self.ws.image_rootfs(self.results[index].image_id)
+        return self.ws.image_rootfs(self._local_image(name))
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _quiet_remove(snapshotter: Any, key: str) -> None:
-    with suppress(DockyardError):
-        snapshotter.remove(key)
-
-
-def _writable_dir(mounts: list[Any], stack: ExitStack) -> str:
-    """The directory a fresh snapshot's mounts write to (overlay upperdir or a bind source)."""
-    if len(mounts) == 1 and mounts[0].type == "overlay":
-        upper = mounts[0].option("upperdir")
-        if upper:
-            return str(upper)
-    if len(mounts) == 1 and mounts[0].type == "bind":
-        return str(mounts[0].source)
-    target = tempfile.mkdtemp(prefix="dockyard-init-")
-    stack.callback(shutil.rmtree, target, True)
-    mount_all(mounts, target)
-    stack.callback(unmount_all, target)
-    return target
-
-
-def _mkdir_in_root(rootfs: str, path: str) -> None:
-    """Docker's SetupWorkingDirectory: make the directory (and its parents) 0755, owned by root."""
-    from dockyard.fsutil.paths import resolve_in_root
-
-    host = resolve_in_root(rootfs, os.path.normpath("/" + path))
-    if os.path.isdir(host):
-        return
-    if os.path.lexists(host):
-        raise InvalidArgument(f"Cannot mkdir: {path} is not a directory")
-    missing = []
-    p = host
-    while not os.path.lexists(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    if not os.path.isdir(p):
-        raise InvalidArgument(f"Cannot mkdir: {path} is not a directory")
-    for d in reversed(missing):
-        os.mkdir(d, 0o755)
-        os.chmod(d, 0o755)
-        os.lchown(d, 0, 0)
 
 
 def _parse_tags(tags: list[str]) -> list[refs.Reference]:
