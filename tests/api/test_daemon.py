@@ -29,7 +29,7 @@ def test_defaults() -> None:
 
 
 def test_tcp_without_tls_is_refused_unless_loopback_or_insecure() -> None:
-    with pytest.raises(daemon.UsageError, match="refusing to listen on tcp://0.0.0.0:2375 without TLS"):
+    with pytest.raises(daemon.UsageError, match=r"refusing to listen on tcp://0\.0\.0\.0:2375 without TLS"):
         daemon.plan_listeners(settings("-H", "tcp://0.0.0.0:2375"))
     assert daemon.plan_listeners(settings("-H", "tcp://127.0.0.1:2375")) == [("tcp", ("127.0.0.1", 2375, None))]
     assert daemon.plan_listeners(settings("-H", "tcp://[::1]:2375"))[0][1][:2] == ("::1", 2375)
