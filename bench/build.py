@@ -5,10 +5,11 @@
     cached    nothing changed: every step a cache hit
     one file  one file under src/ changed: the COPY of src/ and the steps after it rebuilt
 
-Both sides get the same busybox image and the same context, and both are driven by the real docker
-CLI (which tars and sends the context): Docker's daemon on one socket, dockyard's `serve_build`
-(the POST /build handler dockyardd mounts) behind a minimal Engine API server on another
-(tests/build/miniapi.py), with the builder working on a real image store, snapshotter and runtime.
+Both sides get the same context and a busybox image made from the host's static busybox, and both
+are driven by the real docker CLI (which tars and sends the context): Docker's daemon on one
+socket, dockyardd on another (its POST /build is dockyard.build.serve_build). With `--in-process`
+dockyard's side is `serve_build` behind a minimal API server in this process
+(tests/build/miniapi.py) instead, which leaves the daemon out of the figures.
 Medians of RUNS runs; `run()` returns one dict per case for bench/run.py.
 """
 
@@ -24,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ for p in (ROOT, ROOT / "src"):
 
 from tests.build.miniapi import MiniApi  # noqa: E402
 from tests.helpers.dockerd import _remove_cgroup_tree, _unmount_below, import_rootfs, running_dockerd  # noqa: E402
+from tests.helpers.dockyardd import running_dockyardd  # noqa: E402
 
 from dockyard.build import Builder  # noqa: E402
 from dockyard.images import ImageService  # noqa: E402
@@ -87,7 +90,7 @@ def _median(action: Callable[[int], None], before: Callable[[int], None] | None 
     return statistics.median(times)
 
 
-def run() -> list[dict[str, object]]:
+def run(in_process: bool = False) -> list[dict[str, object]]:
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-build-", dir="/var/tmp"))
     cgroup_parent = f"/dockyard-bench-build-{uuid.uuid4().hex[:8]}"
     try:
@@ -96,27 +99,33 @@ def run() -> list[dict[str, object]]:
         ctx = work / "ctx"
         _context(ctx)
         changed_file = ctx / "src" / "pkg2" / "mod3.py"
-        with running_dockerd(work / "dockerd") as daemon, ImageService(work / "dockyard") as images:
+        with ExitStack() as stack:
+            daemon = stack.enter_context(running_dockerd(work / "dockerd"))
             import_rootfs(daemon, rootfs, "busybox")
-            images.import_rootfs(io.BytesIO(busybox_tar), repo="busybox", changes=['CMD ["sh"]'])
-            builder = Builder(images, runtime_root=str(work / "dockyard-run"), work_root=work / "dockyard" / "builder",
-                              cgroup_parent=cgroup_parent)
-            sock = work / "api.sock"
-            with MiniApi(builder, sock):
-                sides = {"dockyard": _cli(f"unix://{sock}", work / "cfg1"), "docker": _cli(daemon.host, work / "cfg2")}
-                results: dict[str, dict[str, float]] = {}
-                for name, docker in sides.items():
-                    changed_file.write_text("# original\n")
-                    docker("build", "-t", "bench/build:warm", str(ctx))  # warm-up (and the cache)
-                    cold = _median(lambda i, d=docker: d("build", "--no-cache", "-t", "bench/build:cold", str(ctx)))
-                    docker("build", "-t", "bench/build:1", str(ctx))
-                    cached = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)))
+            if in_process:
+                images = stack.enter_context(ImageService(work / "dockyard"))
+                images.import_rootfs(io.BytesIO(busybox_tar), repo="busybox", changes=['CMD ["sh"]'])
+                builder = Builder(images, runtime_root=str(work / "dockyard-run"),
+                                  work_root=work / "dockyard" / "builder", cgroup_parent=cgroup_parent)
+                sock = work / "api.sock"
+                stack.enter_context(MiniApi(builder, sock))
+                ours = f"unix://{sock}"
+            else:
+                ours = stack.enter_context(running_dockyardd()).host
+            sides = {"dockyard": _cli(ours, work / "cfg1"), "docker": _cli(daemon.host, work / "cfg2")}
+            results: dict[str, dict[str, float]] = {}
+            for name, docker in sides.items():
+                changed_file.write_text("# original\n")
+                docker("build", "-t", "bench/build:warm", str(ctx))  # warm-up (and the cache)
+                cold = _median(lambda i, d=docker: d("build", "--no-cache", "-t", "bench/build:cold", str(ctx)))
+                docker("build", "-t", "bench/build:1", str(ctx))
+                cached = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)))
 
-                    def change(i: int, n: str = name) -> None:
-                        changed_file.write_text(f"# changed {n} {i} {time.time()}\n")
+                def change(i: int, n: str = name) -> None:
+                    changed_file.write_text(f"# changed {n} {i} {time.time()}\n")
 
-                    one = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)), change)
-                    results[name] = {"cold": cold, "cached": cached, "one file": one}
+                one = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)), change)
+                results[name] = {"cold": cold, "cached": cached, "one file": one}
         rows: list[dict[str, object]] = []
         for case, label in (("cold", "build, cold (--no-cache)"), ("cached", "build, fully cached"),
                             ("one file", "build, one COPY'd file changed")):
@@ -134,7 +143,7 @@ def run() -> list[dict[str, object]]:
 
 
 def main() -> None:
-    for row in run():
+    for row in run(in_process="--in-process" in sys.argv[1:]):
         print(f"{row['bench']!s:44} dockyard {row['dockyard_s']!s:>7}s  docker {row['docker_s']!s:>7}s  "
               f"ratio {row['ratio']!s:>5}x")
 

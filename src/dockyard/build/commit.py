@@ -16,6 +16,7 @@ Nothing is visible until the image is registered, and a failure removes what thi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 from dockyard.images.ingest import Ingest
@@ -30,7 +31,7 @@ from dockyard.oci.image_spec import (
     Timestamp,
 )
 
-__all__ = ["Layer", "StepCommit", "commit_step", "merge_container_config"]
+__all__ = ["Layer", "StepCommit", "commit_step", "copy_config", "merge_container_config"]
 
 
 @dataclass
@@ -88,14 +89,29 @@ def commit_step(store: ImageStore, step: StepCommit, ingest: Ingest | None = Non
     return image_id
 
 
+def copy_config(c: ContainerConfig) -> ContainerConfig:
+    """A copy of a config whose lists, maps and health check are its own (a deep copy, minus
+    deepcopy's cost: a build copies its config at every step)."""
+    out = copy.copy(c)
+    for name in ("exposed_ports", "env", "cmd", "volumes", "entrypoint", "on_build", "shell"):
+        value = getattr(c, name)
+        if value is not None:
+            setattr(out, name, list(value))
+    if c.labels is not None:
+        out.labels = dict(c.labels)
+    if c.healthcheck is not None:
+        out.healthcheck = replace(c.healthcheck, test=None if c.healthcheck.test is None else list(c.healthcheck.test))
+    return out
+
+
 def merge_container_config(user: ContainerConfig, image: ContainerConfig | None) -> ContainerConfig:
     """What dockerd's container create does to a build step's config (daemon/commit.go `merge`):
     fields the step's config leaves empty are filled from its image's config, in place of a
     copy. Recorded as `container_config` for steps that make a container."""
-    out = user.copy()
+    out = copy_config(user)
     if image is None:
         return out
-    img = image.copy()
+    img = copy_config(image)
     if not out.user:
         out.user = img.user
     if not out.exposed_ports:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import lzma
 import os
 import secrets
 import shutil
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.build.dockerignore import MatchInfo, PatternMatcher, go_clean, read_dockerignore
+from dockyard.build.tarread import Member, TarStream
 from dockyard.errors import InvalidArgument, NotFound, SystemCallError
 
 __all__ = ["BuildContext", "tarsum_header", "write_context_tar"]
@@ -172,39 +174,27 @@ class BuildContext:
 
     def _read_tar(self, stream: BinaryIO) -> None:
         try:
-            tf = tarfile.open(fileobj=stream, mode="r|*")
-        except tarfile.TarError as err:
+            for member in TarStream(stream):
+                self._read_member(member)
+        except (OSError, EOFError, lzma.LZMAError) as err:
             raise InvalidArgument(f"failed to read the build context: {err}") from None
-        with tf:
-            try:
-                for member in tf:
-                    self._read_member(tf, member)
-            except tarfile.TarError as err:
-                raise InvalidArgument(f"failed to read the build context: {err}") from None
-            except OSError as err:
-                raise SystemCallError.from_oserror("read the build context", err) from None
 
-    def _read_member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        kind = "0" if m.type in (tarfile.AREGTYPE, tarfile.CONTTYPE) else m.type.decode(errors="replace")
-        if m.isdir():
-            kind = "5"
+    def _read_member(self, m: Member) -> None:
+        kind = "0" if m.type == "7" else m.type
         if kind not in ("0", "1", "2", "3", "4", "5", "6"):
             return  # other entry types carry nothing a build can use
         plain = go_clean(m.name)
         if plain == ".." or plain.startswith("../"):
             raise InvalidArgument(f"failed to read the build context: {m.name!r} is outside of the context")
         name = _rel(m.name)
-        header_name = m.name + "/" if kind == "5" and not m.name.endswith("/") else m.name
-        xattrs = {k[len("SCHILY.xattr."):]: v.encode("utf-8", "surrogateescape")
-                  for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
-        h = tarsum_header(header_name, m.mode, m.uid, m.gid, m.size, kind, m.linkname, m.devmajor, m.devminor, xattrs)
+        h = tarsum_header(m.name, m.mode, m.uid, m.gid, m.size, kind, m.linkname, m.devmajor, m.devminor, m.xattrs)
         if name == ".":
             self._entries.setdefault(".", _Entry("5", h.hexdigest(), mode=m.mode & 0o7777))
             return
         parent, _, base = name.rpartition("/")
         rel = f"{self.resolve(parent)}/{base}" if parent else base
         rel = rel.removeprefix("./")
-        entry = _Entry(kind, mode=m.mode & 0o7777, uid=m.uid, gid=m.gid, mtime=int(m.mtime),
+        entry = _Entry(kind, mode=m.mode & 0o7777, uid=m.uid, gid=m.gid, mtime=m.mtime,
                        dev=(m.devmajor, m.devminor), linkname=m.linkname)
         if kind == "1":
             target = _rel(m.linkname)
@@ -213,9 +203,8 @@ class BuildContext:
                                       f"{m.linkname!r}, which is not a file in the context")
             entry.linkname = target
         elif kind == "0":
-            src = tf.extractfile(m)
             if m.size <= _SMALL_FILE and self._in_memory + m.size <= _MEMORY_BUDGET:
-                data = src.read() if src is not None else b""
+                data = m.read()
                 h.update(data)
                 entry.data = data
                 self._in_memory += len(data)
@@ -225,12 +214,11 @@ class BuildContext:
                 spill_dir.mkdir(exist_ok=True)
                 entry.spill = str(spill_dir / secrets.token_hex(8))
                 with open(entry.spill, "wb") as out:
-                    while src is not None:
-                        chunk = src.read(_CHUNK)
-                        if not chunk:
-                            break
+                    def write(chunk: bytes) -> None:
                         h.update(chunk)
                         out.write(chunk)
+
+                    m.copy_to(write)
         entry.checksum = h.hexdigest()
         old = self._entries.get(rel)
         if old is not None and old.kind == "5" and kind != "5":

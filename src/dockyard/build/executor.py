@@ -41,7 +41,7 @@ from dockyard.build import goformat
 from dockyard.build import instructions as ins
 from dockyard.build.buildargs import BuildArgs
 from dockyard.build.cache import StepCache
-from dockyard.build.commit import Layer, StepCommit, commit_step, merge_container_config
+from dockyard.build.commit import Layer, StepCommit, commit_step, copy_config, merge_container_config
 from dockyard.build.context import BuildContext
 from dockyard.build.copy import (
     ContextTree,
@@ -283,7 +283,7 @@ class _Build:
                 self.progress.stream(f" ---> {_short(state.image_id)}\n")
             self.progress.aux(state.image_id)
             args.merge_referenced(state.build_args)
-            self.results[index] = _StageResult(state.image_id, state.run_config.copy())
+            self.results[index] = _StageResult(state.image_id, copy_config(state.run_config))
         unused = sorted(args.unused())
         if unused:
             self.progress.stream(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
@@ -369,7 +369,7 @@ class _Build:
         config = self.store.config(image_id)
         state.image_id = image_id
         state.parent = config
-        state.run_config = config.config.copy() if config.config is not None else ContainerConfig()
+        state.run_config = copy_config(config.config) if config.config is not None else ContainerConfig()
 
     @staticmethod
     def _check_platform(name: str, wanted: str, config: ImageConfig) -> None:
@@ -531,14 +531,14 @@ class _Build:
 
     def _commit(self, state: _State, container_config: ContainerConfig, container_id: str,
                 layer: Layer | None, ingest: Ingest | None = None) -> None:
-        config = state.run_config.copy()
+        config = copy_config(state.run_config)
         image_id = commit_step(self.store, StepCommit(state.image_id, state.parent, config, container_config,
                                                       container_id, state.maintainer, layer), ingest)
         state.image_id = image_id
         state.parent = self.store.config(image_id)
 
     def _comment_config(self, state: _State, comment: str, single: bool = False) -> ContainerConfig:
-        cfg = state.run_config.copy()
+        cfg = copy_config(state.run_config)
         shell = list(state.run_config.shell or DEFAULT_SHELL)
         cfg.cmd = [*shell, "#(nop) " + comment] if single else [*shell, "#(nop) ", comment]
         return cfg
@@ -615,14 +615,14 @@ class _Build:
         if build_args:
             referenced = sorted(a for a in build_args if state.build_args.is_referenced_or_not_builtin(a.split("=", 1)[0]))
             save_cmd = [f"|{len(referenced)}", *referenced, *cmd_from_args]
-        probe_cfg = state.run_config.copy()
+        probe_cfg = copy_config(state.run_config)
         probe_cfg.cmd = save_cmd
         probe_cfg.args_escaped = False
         if save_cmd:
             probe_cfg.entrypoint = None
         if self._probe(state, probe_cfg):
             return
-        run_cfg = state.run_config.copy()
+        run_cfg = copy_config(state.run_config)
         run_cfg.cmd = cmd_from_args
         run_cfg.env = [*env, *build_args]
         run_cfg.entrypoint = None

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.build.commit import copy_config
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.oci import runtime_spec as rs
 from dockyard.oci.image_spec import ContainerConfig
@@ -101,7 +102,7 @@ def _spec(req: RunRequest) -> rs.Spec:
     hostname = espec.container_hostname(req.config, host, req.container_id)
     files = hostfiles.write_hostfiles(req.bundle, hostname=hostname, extra_hosts=list(req.extra_hosts) or None,
                                       network_mode=network)
-    config = req.config.copy()
+    config = copy_config(req.config)
     config.hostname = hostname
     return espec.build_spec(espec.SpecInput(
         container_id=req.container_id, config=config, host_config=host, rootfs=req.rootfs, mounts=req.extra_mounts,
