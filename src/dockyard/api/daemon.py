@@ -211,18 +211,28 @@ def _warm_up() -> None:
             importlib.import_module(name)
 
 
-async def serve(settings: dict[str, Any], config_path: str | None) -> int:
+# What a monitor runs: imported by the zygote (engine/zygote.py) before it forks any monitor.
+MONITOR_MODULES = (
+    "dockyard.engine.monitor", "dockyard.engine.logs", "dockyard.oci.runtime_spec", "dockyard.runtime.container",
+    "dockyard.runtime.linux.init", "dockyard.runtime.linux.terminal", "dockyard.runtime.linux.seccomp",
+    "dockyard.runtime.hooks", "dockyard.runtime.cgroups", "dockyard.runtime.cgroups.stats",
+    "dockyard.runtime.cgroups.warmup", "dockyard.runtime.cgroups.v1", "dockyard.runtime.cgroups.v2",
+    "dockyard.runtime.cgroups.fs", "dockyard.runtime.cgroups.host", "dockyard.runtime.cgroups.devices_v1",
+    "dockyard.runtime.cgroups.convert", "dockyard.runtime.cgroups.devices", "dockyard.runtime.cgroups.validate",
+)
+
+
+async def serve(settings: dict[str, Any], config_path: str | None, zygote: Any = None) -> int:
     from aiohttp import web
 
     from dockyard.api.server import Api, build_app
     from dockyard.engine.engine import Engine
 
     listeners = plan_listeners(settings)
-    _write_pidfile(settings["pidfile"])
     _warm_up()
     bus = _event_bus()
     engine = Engine(settings["data_root"], settings["exec_root"], cgroup_parent=settings["cgroup_parent"],
-                    live_restore=settings["live_restore"], restore=False,
+                    live_restore=settings["live_restore"], restore=False, zygote=zygote,
                     publish=(lambda t, a, i, attrs: bus.publish(t, a, i, attrs)) if bus is not None else None)
     api = Api(engine, debug=settings["log_level"] == "debug")
     api.bus = bus
@@ -314,9 +324,19 @@ def main(argv: list[str] | None = None) -> int:
         print("dockyardd: needs to be started with root privileges", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(serve(settings, args.config_file))
+        _write_pidfile(settings["pidfile"])
     except UsageError as err:
         print(f"dockyardd: {err}", file=sys.stderr)
+        return 1
+    from dockyard.engine.zygote import Zygote
+
+    # First, while the process is small and has one thread: the monitors' zygote.
+    zygote = Zygote.fork(MONITOR_MODULES)
+    try:
+        return asyncio.run(serve(settings, args.config_file, zygote))
+    except UsageError as err:
+        print(f"dockyardd: {err}", file=sys.stderr)
+        zygote.close()
         return 1
 
 

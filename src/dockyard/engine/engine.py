@@ -51,6 +51,7 @@ from dockyard.engine.container import (
     rfc3339_now,
 )
 from dockyard.engine.watcher import Watcher
+from dockyard.engine.zygote import Zygote
 from dockyard.errors import (
     Conflict,
     DockyardError,
@@ -105,7 +106,7 @@ class AttachRequest:
 class Engine:
     def __init__(self, data_root: Path | str, exec_root: Path | str, *, cgroup_parent: str = "/dockyard",
                  live_restore: bool = True, restore: bool = True,
-                 publish: Callable[..., Any] | None = None) -> None:
+                 publish: Callable[..., Any] | None = None, zygote: Zygote | None = None) -> None:
         from dockyard.images import ImageService
         from dockyard.runtime.container import Runtime
 
@@ -113,6 +114,7 @@ class Engine:
         self.exec_root = Path(exec_root)
         self.cgroup_parent = cgroup_parent
         self.live_restore = live_restore
+        self.zygote = zygote  # forks the monitors when there is one (zygote.py)
         for path in (self.data_root / "containers", self.exec_root / "containers"):
             path.mkdir(parents=True, exist_ok=True)
         self.images = ImageService(self.data_root, in_use=self._image_users)
@@ -323,7 +325,7 @@ class Engine:
             self._stop_requested.discard(c.id)
         try:
             cfg = prepare.bundle(self, c, bundle)
-            spawned = mon.spawn(cfg, [req.to_json() for req, _ in pending])
+            spawned = mon.spawn(cfg, [req.to_json() for req, _ in pending], self.zygote)
         except BaseException as err:
             self._unmount(c)
             for _, fut in pending:
@@ -922,6 +924,8 @@ class Engine:
                         live.health.stop()
         self._watcher.close()
         self.execs.close()
+        if self.zygote is not None:
+            self.zygote.close()
         self.store.close()
         with contextlib.suppress(DockyardError):
             self.images.close()

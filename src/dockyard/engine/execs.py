@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.engine import monitor as mon
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.records import replace as replace_record
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
@@ -126,7 +125,7 @@ class ExecManager:
                                 console_size=record.console_size)
         attaches = [] if detach else [{"stdin": record.attach_stdin, "stdout": record.attach_stdout,
                                        "stderr": record.attach_stderr}]
-        spawned = mon.spawn(cfg, attaches)
+        spawned = mon.spawn(cfg, attaches, self.engine.zygote)
         buf = bytearray()
         spawned.control.settimeout(60)
         reply = mon.read_message(spawned.control, buf)
@@ -153,45 +152,34 @@ class ExecManager:
         engine.container_event(c, f"exec_start: {' '.join(record.cmd)}", {"execID": record.id})
         return spawned.attaches[0] if spawned.attaches else None
 
-    def _process(self, record: ExecRecord) -> Any:
-        from dockyard.oci.runtime_spec import ConsoleSize, Process, Spec, User
-
+    def _process(self, record: ExecRecord) -> dict[str, Any]:
+        """The exec's OCI process: the container's (from its config.json) with the exec's command,
+        environment on top of the container's, working directory, user and terminal."""
         bundle = self.engine.state_dir(record.container_id)
         with open(bundle / "config.json", "rb") as f:
-            spec = Spec.from_json(json.loads(f.read()))
-        base = spec.process or Process()
-        env = list(base.env)
+            process: dict[str, Any] = dict(json.loads(f.read()).get("process") or {})
+        env = list(process.get("env") or [])
         for entry in record.env:
             key = entry.partition("=")[0]
             env = [e for e in env if e.partition("=")[0] != key]
             env.append(entry)
-        user = base.user
+        process.update(args=list(record.cmd), env=env, terminal=record.tty)
+        process.pop("consoleSize", None)
+        if record.console_size[0] and record.console_size[1]:
+            process["consoleSize"] = {"height": record.console_size[0], "width": record.console_size[1]}
+        if record.working_dir:
+            process["cwd"] = record.working_dir
         if record.user:
-            user = self._user(record)
-        process = replace_record(base, args=list(record.cmd), env=env, terminal=record.tty,
-                          cwd=record.working_dir or base.cwd, user=user,
-                          console_size=ConsoleSize(height=record.console_size[0], width=record.console_size[1])
-                          if record.console_size[0] else None)
-        if isinstance(user, User):
-            return process
+            process["user"] = self._user(record)
         return process
 
-    def _user(self, record: ExecRecord) -> Any:
+    def _user(self, record: ExecRecord) -> dict[str, Any]:
         from pathlib import Path
 
-        from dockyard.oci.runtime_spec import User
+        from dockyard.engine.user import resolve_user
 
-        try:
-            from dockyard.engine.user import resolve_user
-
-            found = resolve_user(Path(self.engine.rootfs_dir(record.container_id)), record.user)
-            return User(uid=found.uid, gid=found.gid, additional_gids=list(found.additional_gids))
-        except NotImplementedError:
-            uid_text, _, gid_text = record.user.partition(":")
-            if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
-                raise InvalidArgument(f"unable to find user {record.user}: no matching entries in passwd file") \
-                    from None
-            return User(uid=int(uid_text), gid=int(gid_text or 0))
+        found = resolve_user(Path(self.engine.rootfs_dir(record.container_id)), record.user)
+        return {"uid": found.uid, "gid": found.gid, "additionalGids": list(found.additional_gids)}
 
     def on_event(self, exec_id: str, message: dict[str, Any] | None) -> None:
         with self._lock:

@@ -47,11 +47,12 @@ import socket
 import struct
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from dockyard.oci.runtime_spec import Process
+if TYPE_CHECKING:
+    from dockyard.engine.zygote import Zygote
 
 MONITOR_SOCKET = "monitor.sock"
 EXIT_FILE = "exit.json"
@@ -78,7 +79,7 @@ class MonitorConfig:
     runtime_root: str
     state_dir: str
     bundle: str = ""  # a container: the bundle to create and start
-    process: Process | None = None  # an exec: the process to start in the running container
+    process: dict[str, Any] | None = None  # an exec: the OCI process (config.json form) to start
     exec_id: str = ""
     tty: bool = False
     open_stdin: bool = False
@@ -90,6 +91,23 @@ class MonitorConfig:
     @property
     def socket_path(self) -> str:
         return os.path.join(self.state_dir, MONITOR_SOCKET)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container_id": self.container_id, "runtime_root": self.runtime_root, "state_dir": self.state_dir,
+                "bundle": self.bundle, "process": self.process, "exec_id": self.exec_id, "tty": self.tty,
+                "open_stdin": self.open_stdin, "stdin_once": self.stdin_once,
+                "console_size": list(self.console_size), "log_path": self.log_path,
+                "log_options": self.log_options}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> MonitorConfig:
+        size = doc.get("console_size") or [0, 0]
+        return cls(container_id=str(doc["container_id"]), runtime_root=str(doc["runtime_root"]),
+                   state_dir=str(doc["state_dir"]), bundle=str(doc.get("bundle", "")), process=doc.get("process"),
+                   exec_id=str(doc.get("exec_id", "")), tty=bool(doc.get("tty")),
+                   open_stdin=bool(doc.get("open_stdin")), stdin_once=bool(doc.get("stdin_once")),
+                   console_size=(int(size[0]), int(size[1])), log_path=str(doc.get("log_path", "")),
+                   log_options=dict(doc.get("log_options") or {}))
 
 
 @dataclass
@@ -136,10 +154,10 @@ class Spawned:
     attaches: list[socket.socket]  # connections made before the fork, in the order asked
 
 
-def spawn(cfg: MonitorConfig, attaches: list[dict[str, Any]] = ()) -> Spawned:  # type: ignore[assignment]
-    """Fork a monitor for `cfg`. `attaches` are attach requests to connect before the container
-    starts (so no output is missed). Returns at once; the first control message says whether the
-    container started (`read_start_reply`)."""
+def spawn(cfg: MonitorConfig, attaches: Sequence[dict[str, Any]] = (), zygote: Zygote | None = None) -> Spawned:
+    """Fork a monitor for `cfg` (through `zygote` when there is a live one, see zygote.py).
+    `attaches` are attach requests to connect before the container starts (so no output is
+    missed). Returns at once; the first control message says whether the container started."""
     os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
     for name in (MONITOR_SOCKET, EXIT_FILE):
         try:
@@ -163,10 +181,17 @@ def spawn(cfg: MonitorConfig, attaches: list[dict[str, Any]] = ()) -> Spawned:  
         for conn in conns:
             conn.close()
         raise
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        ours.close()
-        _child(cfg, listener, theirs)
+    pid = 0
+    if zygote is not None and not zygote.broken:
+        try:
+            pid = zygote.spawn(cfg.to_json(), listener, theirs)
+        except OSError:
+            pid = 0
+    if pid == 0:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            ours.close()
+            _child(cfg, listener, theirs)
     listener.close()
     theirs.close()
     return Spawned(pid, ours, conns)
@@ -329,7 +354,9 @@ class Monitor:
             if cfg.process is not None:
                 self._accept_pending()
                 pid_file = os.path.join(cfg.state_dir, PID_FILE)
-                runtime.exec(cfg.container_id, cfg.process,
+                from dockyard.oci.runtime_spec import Process
+
+                runtime.exec(cfg.container_id, Process.from_json(cfg.process),
                              ExecOptions(detach=True, pid_file=pid_file), console=console_theirs)
                 with open(pid_file) as f:
                     self.pid = int(f.read().strip())
