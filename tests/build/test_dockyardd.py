@@ -96,3 +96,19 @@ def test_docker_build_errors_against_dockyardd(dockyardd: Any, tmp_path: Path) -
     bad = _docker(dockyardd, "build", str(ctx))
     assert bad.returncode == 1
     assert "dockerfile parse error line 4: unknown instruction: RUNN" in bad.stderr
+
+
+def test_dockerfile_from_stdin(dockyardd: Any, tmp_path: Path) -> None:
+    """`docker build -` (the CLI tars the Dockerfile) and `-f - DIR` (the CLI appends the Dockerfile
+    to the context under a random name, with no padding or end blocks after it)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f.txt").write_text("from the context\n")
+    env = {**dockyardd.env(), "DOCKER_BUILDKIT": "0"}
+    alone = subprocess.run(["docker", "build", "-t", "stdin:1", "-"], input=b"FROM busybox\nRUN echo alone\n",
+                           capture_output=True, env=env, timeout=300)
+    assert alone.returncode == 0 and b"\nalone\n" in alone.stdout, alone.stderr
+    with_ctx = subprocess.run(["docker", "build", "-q", "-f", "-", str(ctx)],
+                              input=b"FROM busybox\nCOPY f.txt /\nRUN cat /f.txt\n", capture_output=True, env=env,
+                              timeout=300)
+    assert with_ctx.returncode == 0 and with_ctx.stdout.startswith(b"sha256:"), with_ctx.stderr

@@ -66,3 +66,9 @@ def test_no_end_blocks_is_fine_and_bad_headers_are_not() -> None:
     with pytest.raises(InvalidArgument, match="unexpected EOF"):
         for m in TarStream(io.BytesIO(data[:1100])):
             m.read()
+    # the end of the last file's data, without padding or end blocks, ends the archive (docker -f -)
+    first = next(iter(TarStream(io.BytesIO(data))))
+    cut = data[:data.index(b"hello") + 5]
+    assert [(m.name, m.read()) for m in TarStream(io.BytesIO(cut))] == [(first.name, b"hello")]
+    with pytest.raises(InvalidArgument, match="unexpected EOF"):
+        list(TarStream(io.BytesIO(cut + b"\0" * 10)))

@@ -178,12 +178,20 @@ class TarStream:
         self._unread -= n
         return data
 
-    def _skip(self) -> None:
+    def _skip(self) -> bool:
+        """Skip the rest of the current member; False when the archive ended right after its
+        data (no padding, no end blocks: what the docker CLI sends for `-f -`, and what Go's
+        reader takes as the end)."""
         while self._unread:
             self._read_data(min(self._unread, 1 << 20), partial=True)
         if self._pad:
-            self._read(self._pad)
-            self._pad = 0
+            pad, self._pad = self._pad, 0
+            data = self._f.read(pad)
+            if not data:
+                return False
+            if len(data) != pad:
+                raise InvalidArgument(_PREFIX + "unexpected EOF")
+        return True
 
     def __iter__(self) -> Iterator[Member]:
         while True:
@@ -193,7 +201,8 @@ class TarStream:
             yield member
 
     def _next(self) -> Member | None:
-        self._skip()
+        if not self._skip():
+            return None
         local: dict[str, bytes] = {}
         long_name: str | None = None
         long_link: str | None = None
