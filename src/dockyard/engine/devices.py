@@ -96,7 +96,8 @@ def host_devices(root: Path = Path("/dev")) -> list[HostDevice]:
     """Every char and block device below /dev, in runc's order (names sorted, depth first)."""
     out: list[HostDevice] = []
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return out
     for entry in entries:

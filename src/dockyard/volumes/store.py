@@ -207,12 +207,15 @@ class VolumeStore:
             name = secrets.token_hex(32)
             anonymous = True if anonymous is None else anonymous
         driver = driver or "local"
+        if driver != "local":
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
+        if len(name) == 1:
+            raise InvalidArgument(f"create {name}: volume name is too short, names should be at least two "
+                                  "alphanumeric characters")
         if not _NAME.match(name):
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, only '
                                   '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
                                   "use absolute path")
-        if driver != "local":
-            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         for key in driver_opts or {}:
             if key not in _LOCAL_OPTIONS:
                 raise InvalidArgument(f'create {name}: invalid option: "{key}"')
@@ -389,8 +392,9 @@ class VolumeStore:
         target = volume.mountpoint
         with self._lock:
             try:
-                if any(os.scandir(target)):
-                    return False
+                with os.scandir(target) as entries:
+                    if any(entries):
+                        return False
             except OSError as err:
                 raise SystemCallError.from_oserror(f"read {target}", err) from None
             copy_tree(source, target)
