@@ -28,10 +28,13 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
-	@# dockyard-runtime starts for every container: its launcher skips `site` (-S, ~3 ms a start) and
-	@# the environment (-I); its path needs only the standard library and src/.
-	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom dockyard.runtime.cli import main\nsys.exit(main())\n' \
-	  "$(abspath $(BIN))/python" "$(abspath src)" > $(BIN)/dockyard-runtime
+	@# dockyard-runtime starts for every container and dockyard for every command: their launchers
+	@# skip `site` (-S, ~3 ms a start), the environment (-I) and the `re` import of pip's wrappers;
+	@# both need only the standard library and src/.
+	for tool in dockyard-runtime:dockyard.runtime.cli dockyard:dockyard.cli.main; do \
+	  printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom %s import main\nsys.exit(main())\n' \
+	    "$(abspath $(BIN))/python" "$(abspath src)" "$${tool#*:}" > $(BIN)/$${tool%%:*}; \
+	done
 	touch $@
 
 # Byte-code once, here: the environment may set PYTHONDONTWRITEBYTECODE, and compiling on every start
