@@ -723,14 +723,12 @@ class Engine:
             raise Conflict(f"Could not kill running container {c.id}, cannot remove")
 
     def _cleanup(self, c: Container, volumes: bool) -> None:
+        """Forget the container first (the record, its name, the waiters: `docker run --rm` waits
+        for "removed"), then take its files away. A crash in between leaves files no record
+        names: `restore` sweeps such directories and image GC collects the snapshot."""
         self._unmount(c)
         with contextlib.suppress(DockyardError):
             self.runtime.delete(c.id, force=True)
-        self._remove_cgroups(c)  # made at create for a container that never ran
-        with contextlib.suppress(DockyardError):
-            self.images.snapshotter.remove(c.snapshot_key)
-        shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
-        shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
         self.store.delete(c.id)
         with self._lock:
             self.containers.pop(c.id, None)
@@ -742,16 +740,24 @@ class Engine:
         for _, fut in pending:
             _resolve(fut, None)
         self.execs.forget_container(c.id)
-        if self.volumes is not None:
-            for m in c.mounts:
-                if m.get("Type") == "volume" and m.get("Name"):
-                    with contextlib.suppress(DockyardError):
-                        self.volumes.release(m["Name"], c.id)
-                        if volumes and m.get("Anonymous"):
-                            self.volumes.remove(m["Name"])
+        for m in c.mounts:
+            if m.get("Type") == "volume" and m.get("Name"):
+                with contextlib.suppress(DockyardError):
+                    self.volumes.release(m["Name"], c.id)
+                    if volumes and m.get("Anonymous"):
+                        self.volumes.remove(m["Name"])
         self._notify(c, "next-exit")
         self._notify(c, "not-running")
         self._notify(c, "removed")
+        self._remove_files(c.id, c.snapshot_key, c)
+
+    def _remove_files(self, cid: str, snapshot_key: str, c: Container | None) -> None:
+        if c is not None:
+            self._remove_cgroups(c)  # made at create for a container that never ran
+        with contextlib.suppress(DockyardError):
+            self.images.snapshotter.remove(snapshot_key)
+        shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+        shutil.rmtree(self.state_dir(cid), ignore_errors=True)
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         from dockyard.engine import views
@@ -812,6 +818,16 @@ class Engine:
         with contextlib.suppress(DockyardError, NotImplementedError):
             self.images.snapshotter.cleanup()
         to_restart: list[Container] = []
+        known = {c.id for c in self.store.load_all()}
+        for leftover in set(os.listdir(self.data_root / "containers")) - known:
+            # Removed while its files were being deleted when the daemon died.
+            from dockyard.fsutil.mount import is_mountpoint, unmount_all
+
+            root = str(self.rootfs_dir(leftover))
+            with contextlib.suppress(DockyardError, OSError):
+                if is_mountpoint(root):
+                    unmount_all(root)
+            self._remove_files(leftover, f"container-{leftover}", None)
         for c in self.store.load_all():
             with self._lock:
                 self.containers[c.id] = c

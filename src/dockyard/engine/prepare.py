@@ -13,6 +13,9 @@ the image, the mounts); starting one regenerates the spec each time, as dockerd 
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +118,7 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
     s = spec.build_spec(spec.SpecInput(
         container_id=c.id, config=config, host_config=host, rootfs=rootfs, mounts=oci_mounts, hostfiles=files,
         init_path=init_path, default_cgroup_parent=engine.cgroup_parent))
-    spec.write_config(bundle_dir, s)
+    _write_ephemeral(bundle_dir / "config.json", json.dumps(spec.spec_to_json(s), separators=(",", ":")).encode())
     terminal = bool(s.process.terminal) if s.process else False
     log_type = host.log_config.type or "json-file"
     return MonitorConfig(
@@ -125,3 +128,15 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
         log_path=str(engine.log_path(c.id)) if log_type == "json-file" else "",
         log_options=dict(host.log_config.config),
     )
+
+
+def _write_ephemeral(path: Path, data: bytes) -> None:
+    """Temp file and rename, without fsync: config.json is made anew at every start and lives in
+    the exec root (a tmpfs in production), so a crash can only lose a file nobody needs any more."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
