@@ -27,8 +27,10 @@ from tests.build import corpus  # noqa: E402
 from tests.helpers.dockerd import Dockerd, import_rootfs, running_dockerd  # noqa: E402
 
 
-def docker_args(opts: dict[str, Any], context: Path, extra: dict[str, str], no_cache: bool, iidfile: Path) -> list[str]:
-    dockerfile = opts.get("docker_dockerfile") or opts.get("dockerfile", "Dockerfile")
+def docker_args(opts: dict[str, Any], context: Path, extra: dict[str, str], no_cache: bool, iidfile: Path,
+                for_docker: bool = True) -> list[str]:
+    """The docker CLI's arguments for a case (`for_docker`: Docker's own Dockerfile, if it has one)."""
+    dockerfile = (opts.get("docker_dockerfile") if for_docker else None) or opts.get("dockerfile", "Dockerfile")
     args = ["build", "--iidfile", str(iidfile), "-f", str(context / dockerfile)]
     if no_cache:
         args.append("--no-cache")
