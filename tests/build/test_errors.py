@@ -196,3 +196,42 @@ def test_no_dangling_cgroups(env: Env) -> None:
         tree = top / parent
         if tree.is_dir():
             assert [p for p in tree.iterdir() if p.is_dir()] == []
+
+
+def test_recover_after_a_crash(env: Env) -> None:
+    """A builder killed mid-RUN (a daemon crash) leaves a container, a snapshot, mounts and a
+    lease; Builder.recover removes them all."""
+    import signal
+
+    from dockyard.build import Builder
+    from dockyard.images import ImageService
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, killed below
+        os.close(r)
+        try:
+            images = ImageService(env.root)
+            builder = Builder(images, runtime_root=str(env.runtime_root), work_root=env.builder.work_root,
+                              cgroup_parent=env.builder.cgroup_parent)
+
+            def output(message: dict[str, Any]) -> None:
+                if message.get("stream") == "42\n":  # the RUN's own output: its container is up
+                    os.write(w, b"x")
+
+            builder.build(None, BuildOptions(dockerfile_text=b"FROM busybox\nRUN echo $((40+2)); sleep 60\n"),
+                          output)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"x"
+    finally:
+        os.close(r)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert [i.key for i in env.images.snapshotter.walk() if i.key.startswith("build-")]
+    removed = env.builder.recover()
+    assert any(item.startswith("container ") for item in removed)
+    assert any(item.startswith("lease ") for item in removed)
+    env.assert_clean()

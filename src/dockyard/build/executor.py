@@ -174,6 +174,14 @@ class Builder:
         self.work_root = Path(work_root)
         self.cgroup_parent = cgroup_parent
 
+    def recover(self) -> list[str]:
+        """After a crash (call it at start, while no build runs): remove what builds left behind —
+        RUN containers, mounts and files under the work root, `build-` snapshots, build leases.
+        What was removed."""
+        from dockyard.build.workspace import recover
+
+        return recover(self.images, self.work_root, self.runtime_root)
+
     def build(self, context: BuildContext | None, options: BuildOptions, output: Output | None = None) -> BuildResult:
         """Build; a context is needed unless the Dockerfile is given in `options` and copies nothing."""
         try:

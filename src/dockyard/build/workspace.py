@@ -37,7 +37,7 @@ from dockyard.layers import Compression, write_layer_from_mounts
 from dockyard.metadata import SNAPSHOT
 from dockyard.oci import runtime_spec as rs
 
-__all__ = ["Workspace", "mkdir_in_root", "volume_copies"]
+__all__ = ["Workspace", "mkdir_in_root", "recover", "volume_copies"]
 
 
 class Workspace:
@@ -192,3 +192,57 @@ def volume_copies(volumes: Sequence[str], rootfs: str, bundle: Path) -> list[rs.
             mkdir_in_root(rootfs, dest)
         mounts.append(rs.Mount(dest, "bind", str(source), ["rbind", "rprivate"]))
     return mounts
+
+
+def recover(images: ImageService, work_root: Path, runtime_root: str) -> list[str]:
+    """Remove what crashed builds left: RUN containers (those whose bundle is under `work_root`),
+    mounts and directories under `work_root`, snapshots whose key starts with `build-` (children
+    first) and the leases builds take. Only for a time when no build runs (the daemon's start)."""
+    import signal
+
+    from dockyard.runtime.container import Runtime
+
+    removed: list[str] = []
+    work_root = Path(work_root)
+    runtime = Runtime(runtime_root)
+    for state in runtime.containers():
+        if str(state.get("bundle", "")).startswith(f"{work_root}/"):
+            with suppress(DockyardError, OSError):
+                runtime.kill(state["id"], signal.SIGKILL, all_processes=True)
+            with suppress(DockyardError, OSError):
+                runtime.delete(state["id"], force=True)
+                removed.append(f"container {state['id']}")
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        points = []
+    for point in sorted((p for p in points if p.startswith(f"{work_root}/")), key=len, reverse=True):
+        with suppress(DockyardError):
+            unmount_all(point)
+            removed.append(f"mount {point}")
+    if work_root.is_dir():
+        for entry in sorted(work_root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(f"path {entry}")
+    leftovers = [i for i in images.snapshotter.walk() if i.key.startswith("build-")]
+    for _ in range(len(leftovers) + 1):  # children before parents
+        progress = False
+        for info in list(leftovers):
+            try:
+                images.snapshotter.remove(info.key)
+            except DockyardError:
+                continue
+            leftovers.remove(info)
+            removed.append(f"snapshot {info.key}")
+            progress = True
+        if not progress:
+            break
+    for lease in images.store.leases.all():
+        if lease.labels.get("dockyard.build"):
+            images.store.leases.delete(lease.id)
+            removed.append(f"lease {lease.id}")
+    return removed
