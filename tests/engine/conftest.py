@@ -91,11 +91,10 @@ class CreateRecorder:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            try:
+                dst.shutdown(socket.SHUT_WR)  # pass the half-close on; the other direction goes on
+            except OSError:
+                pass
 
     def clear(self) -> None:
         with self._lock:

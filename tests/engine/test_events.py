@@ -49,7 +49,7 @@ FILTERS: list[dict[str, list[str]]] = [
     {"label": ["tier"]},
     {"label": ["tier=db"], "event": ["start"]},
     {"image": ["busybox"]},
-    {"image": ["busybox:latest"]},
+    {"image": ["evtag:1"]},
     {"image": ["evtag"]},
     {"volume": ["ev-vol"]},
     {"type": ["container"], "container": ["ev-two"], "event": ["create", "start"]},

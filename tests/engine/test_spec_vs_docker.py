@@ -80,6 +80,10 @@ CASES: dict[str, str] = {
     "no-new-privileges-false": "--security-opt no-new-privileges=false busybox sleep 300",
     "cgroup-parent-ns": "--cgroup-parent /dockyard-spec-test --cgroupns private busybox sleep 300",
     "entrypoint": "--entrypoint /bin/echo busybox hi there",
+    "seccomp-custom": "--security-opt seccomp={profile} --cap-add SYS_ADMIN busybox sleep 300",
+    "seccomp-default-sys-admin": "--cap-add SYS_ADMIN --cap-add SYS_PTRACE busybox sleep 300",
+    "join-network": "--network container:spec-base busybox sleep 300",
+    "join-ipc-pid": "--ipc container:spec-base --pid container:spec-base busybox sleep 300",
     "bind-in-daemon-root": "-v {data_root}/x:/inroot busybox sleep 300",
     "image-config": "dyimage",
     "image-config-overrides": "-u root -w / -e APP=mine --entrypoint sleep -l mine=yes --stop-signal TERM dyimage 300",
@@ -120,10 +124,31 @@ CASES: dict[str, str] = {
 _DEFAULT_DESTS = {"/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm", "/sbin/docker-init"}
 
 
+PROFILE = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+    "syscalls": [
+        {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+        {"name": "mount", "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["reboot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_BOOT"]}},
+        {"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_PTRACE"]},
+         "args": [{"index": 0, "value": 16, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64"], "minKernel": "4.8"}},
+        {"names": ["s390_thing"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["s390x"]}},
+        {"names": ["future_call"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}},
+    ],
+}
+
+
 def _case_args(case: str, ref: RefDocker, tmp: Path) -> list[str]:
+    import json
+
     bad_profile = tmp / "bad-profile.json"
     bad_profile.write_text('{"defaultAction": 5}')
-    return shlex.split(CASES[case].format(data_root=ref.data_root, bad_profile=bad_profile))
+    profile = tmp / "profile.json"
+    profile.write_text(json.dumps(PROFILE))
+    return shlex.split(CASES[case].format(data_root=ref.data_root, bad_profile=bad_profile, profile=profile))
 
 
 def _docker_error(stderr: str) -> str:
@@ -137,24 +162,34 @@ class Ours:
     """dockyard's side of one case."""
 
     def __init__(self, body: bytes, container_id: str, image_config: C.Config | None, store: VolumeStore,
-                 rootfs: Path, ref: RefDocker) -> None:
+                 rootfs: Path, ref: RefDocker, base: dict[str, Any] | None = None) -> None:
         request = C.parse_create_request(body)
         self.warnings = C.validate(request.config, request.host_config, runtimes=("runc", "capture"))
         self.config = S.merge_image_config(request.config, image_config)
-        self.host = C.apply_defaults(request.host_config, cgroup_v2=False)
-        self.config.hostname = S.container_hostname(self.config, self.host, container_id)
+        by_name = {} if base is None else {base["Name"].lstrip("/"): base["Id"]}
+        self.host = C.apply_defaults(request.host_config, cgroup_v2=False, container_id=by_name.get)
+        peer = C.parse_config(base["Config"]) if base is not None else None
+        self.config.hostname = S.container_hostname(self.config, self.host, container_id, peer)
         self.path, self.args = S.container_command(self.config)
         self.points = plan_mounts(binds=self.host.binds, mounts=self.host.mounts, tmpfs=self.host.tmpfs,
                                   image_volumes=self.config.volumes, volume_driver=self.host.volume_driver,
                                   daemon_root=str(ref.data_root))
         mounts = setup_mounts(self.points, store, container_id, rootfs)
-        cdir = ref.data_root / "containers" / container_id
+        pids = {}
+        for kind, mode in (("network", self.host.network_mode), ("ipc", self.host.ipc_mode), ("pid", self.host.pid_mode)):
+            if mode.startswith("container:"):
+                assert base is not None and mode == f"container:{base['Id']}"
+                pids[kind] = base["State"]["Pid"]
+        # a container in another's network namespace uses that one's files (initializeNetworkingPaths)
+        owner = base["Id"] if base is not None and "network" in pids else container_id
+        cdir = ref.data_root / "containers" / owner
         files = HostFiles(cdir / "hostname", cdir / "hosts", cdir / "resolv.conf")
         init = "/usr/bin/docker-init" if self.host.init else None
         self.spec: Spec = S.build_spec(S.SpecInput(
             container_id=container_id, config=self.config, host_config=self.host, rootfs=rootfs, mounts=mounts,
             hostfiles=files, init_path=init, default_cgroup_parent=ref.daemon.cgroup_parent,
-            namespace_pids={}, path=self.path, args=self.args))
+            namespace_pids=pids, path=self.path, args=self.args,
+            ipc_shm_path=str(ref.data_root / "containers" / base["Id"] / "mounts" / "shm") if "ipc" in pids and base else None))
 
 
 def _normalize_spec(doc: dict[str, Any], ref_root: Path, our_root: Path) -> dict[str, Any]:
@@ -223,8 +258,18 @@ def bind_source() -> Any:
     shutil.rmtree(BIND, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def base_container(ref_docker: RefDocker) -> Any:
+    """A running container others join (`--network/--ipc/--pid container:spec-base`)."""
+    run = ref_docker.docker("run", "-d", "--name", "spec-base", "--ipc", "shareable", "busybox", "sleep", "600")
+    assert run.returncode == 0, run.stderr.decode()
+    yield ref_docker.inspect("spec-base")
+    ref_docker.docker("rm", "-f", "spec-base")
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_as_docker(case: str, ref_docker: RefDocker, busybox_rootfs: Path, clean_tmp: Path, bind_source: str) -> None:
+def test_same_as_docker(case: str, ref_docker: RefDocker, busybox_rootfs: Path, clean_tmp: Path, bind_source: str,
+                        base_container: dict[str, Any]) -> None:
     args = _case_args(case, ref_docker, clean_tmp)
     name = f"spec-{case}"
     ref_docker.recorder.clear()
@@ -245,11 +290,11 @@ def test_same_as_docker(case: str, ref_docker: RefDocker, busybox_rootfs: Path, 
             assert run.returncode != 0, "Docker ran it but its runtime was never called"
             expected = _docker_error(run.stderr.decode())
             with pytest.raises(DockyardError) as err:
-                Ours(bodies[-1], container_id, image_config, store, busybox_rootfs, ref_docker)
+                Ours(bodies[-1], container_id, image_config, store, busybox_rootfs, ref_docker, base_container)
             assert str(err.value) == expected
             return
         assert inspect is not None
-        ours = Ours(bodies[-1], container_id, image_config, store, busybox_rootfs, ref_docker)
+        ours = Ours(bodies[-1], container_id, image_config, store, busybox_rootfs, ref_docker, base_container)
         theirs_config = dict(inspect["Config"])
         if theirs_config.get("NetworkDisabled") and ours.host.network_mode in ("default", "bridge"):
             # the reference dockerd runs with --bridge=none: connecting to "bridge" sets NetworkDisabled

@@ -1147,15 +1147,25 @@ def _read_or(paths: list[str], default: str = "") -> str:
 
 def apply_defaults(host: HostConfig, *, default_runtime: str = "runc", cgroup_v2: bool | None = None,
                    default_shm_size: int = DEFAULT_SHM_SIZE, default_ipc_mode: str = "private",
-                   default_log_type: str = "json-file", default_log_config: Mapping[str, str] | None = None) -> HostConfig:
+                   default_log_type: str = "json-file", default_log_config: Mapping[str, str] | None = None,
+                   container_id: Callable[[str], str | None] | None = None) -> HostConfig:
     """A copy of `host` with what dockerd fills at create (`adaptContainerSettings` and friends):
     MemorySwap = 2 x Memory when only Memory is set, ShmSize 64m when 0, IpcMode, CgroupnsMode ("host"
     on cgroup v1, "private" on v2), OomKillDisable false when unset, NetworkMode "default" when empty,
     the log driver, MaskedPaths/ReadonlyPaths defaults when not privileged, Runtime, `label=disable`
     for privileged containers and those in the host's IPC or PID namespace. PidsLimit <= 0
     means unlimited and is dropped (as the API router does). CpuShares stays 0 (Docker shows 0; the
-    cgroup keeps its default 1024)."""
+    cgroup keeps its default 1024). `container_id(name_or_id)` -> full id (or None when unknown) lets
+    `container:<name>` modes be rewritten to `container:<id>`, as Docker's adaptSharedNamespaceContainer
+    does (an unknown one is left for the start to report)."""
     h = host.copy()
+    if container_id is not None:
+        for attr in ("pid_mode", "ipc_mode", "network_mode"):
+            mode = getattr(h, attr)
+            if mode.startswith("container:"):
+                found = container_id(mode.split(":", 1)[1])
+                if found:
+                    setattr(h, attr, f"container:{found}")
     if h.memory > 0 and h.memory_swap == 0:
         h.memory_swap = h.memory * 2
     if h.shm_size == 0:

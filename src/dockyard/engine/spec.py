@@ -115,6 +115,9 @@ class SpecInput:
     - `daemon_root`: the daemon's data root (a bind source inside it gets rslave propagation).
     - `path` and `args`: the container's command (from `container_command`); computed from `config`
       when not given.
+    - `ipc_shm_path`: for `--ipc container:<x>`, the host path of x's /dev/shm when the engine keeps
+      one (Docker's `containers/<x>/mounts/shm` for a shareable container); by default x's own
+      /dev/shm through /proc/<pid>/root.
     """
 
     container_id: str
@@ -131,6 +134,7 @@ class SpecInput:
     daemon_ulimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     path: str | None = None
     args: list[str] | None = None
+    ipc_shm_path: str | None = None
 
 
 # --- Config merging -------------------------------------------------------------------------------
@@ -192,9 +196,13 @@ def merge_image_config(config: Config, image: Config | None) -> Config:
     return user
 
 
-def container_hostname(config: Config, host: HostConfig, container_id: str) -> str:
-    """The Config.Hostname dockerd gives a new container (`newContainer`): the user's; else the host's
-    name with `--network host`; else the first 12 characters of the id."""
+def container_hostname(config: Config, host: HostConfig, container_id: str,
+                       network_peer: Config | None = None) -> str:
+    """The Config.Hostname dockerd gives a container: with `--network container:<x>`, x's (Docker copies
+    x's Hostname and Domainname at start; pass x's Config as `network_peer`); else the user's; else
+    the host's name with `--network host`; else the first 12 characters of the id (`newContainer`)."""
+    if network_peer is not None and host.network_mode.startswith("container:"):
+        return network_peer.hostname
     if config.hostname:
         return config.hostname
     if host.network_mode == "host":
@@ -559,8 +567,8 @@ def _with_mounts(spec: Spec, inp: SpecInput) -> None:
     if ipc_mode == "host":
         ipc_mounts.append(Mount("/dev/shm", "bind", "/dev/shm", ["rbind", "rprivate"]))
     elif ipc_mode.startswith("container:"):
-        ipc_mounts.append(Mount("/dev/shm", "bind", f"/proc/{inp.namespace_pids.get('ipc', 0)}/root/dev/shm",
-                                ["rbind", "rprivate"]))
+        shm = inp.ipc_shm_path or f"/proc/{inp.namespace_pids.get('ipc', 0)}/root/dev/shm"
+        ipc_mounts.append(Mount("/dev/shm", "bind", shm, ["rbind", "rprivate"]))
     tmpfs = [m for m in user_mounts if m.type == "tmpfs"]
     ordered = [m for m in user_mounts if m.type != "tmpfs"] + net + ipc_mounts + tmpfs
     ordered = sorted(ordered, key=lambda m: os.path.normpath(m.destination).count("/"))
