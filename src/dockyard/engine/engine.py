@@ -137,6 +137,9 @@ class Engine:
         self._monitor_pids: dict[str, int] = {}  # monitors forked by this daemon (ours to reap)
         self._stop_requested: set[str] = set()  # stopped by hand since their last start: no policy restart
         self._closed = False
+        # Work that need not delay a reply (cgroups made ahead, --rm removals): threads kept warm,
+        # since starting one costs ~2 ms while the GIL is busy.
+        self._background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="engine-bg")
         self._watcher = Watcher(self._on_monitor_event)
         from dockyard.engine.execs import ExecManager
 
@@ -267,7 +270,7 @@ class Engine:
         self.container_event(c, "create")
         # Making a container's cgroups costs ~1 ms per v1 hierarchy; done now, in the background,
         # it overlaps with the client's next requests (attach, wait) instead of delaying the start.
-        threading.Thread(target=self._precreate_cgroups, args=(c,), daemon=True).start()
+        self._background.submit(self._precreate_cgroups, c)
         return cid, warnings
 
     def _cgroups_path(self, c: Container) -> str:
@@ -313,7 +316,7 @@ class Engine:
                 if c.host_config.get("AutoRemove"):
                     # As dockerd: a --rm container whose start failed is removed (`docker run --rm`
                     # waits for that before it reports the error).
-                    threading.Thread(target=self._auto_remove, args=(c.id,), daemon=True).start()
+                    self._background.submit(self._auto_remove, c.id)
                 raise
 
     def _start_locked(self, c: Container) -> None:
@@ -470,7 +473,7 @@ class Engine:
             return
         self._notify(c, "not-running")
         if c.host_config.get("AutoRemove"):
-            threading.Thread(target=self._auto_remove, args=(c.id,), daemon=True).start()
+            self._background.submit(self._auto_remove, c.id)
 
     def _auto_remove(self, cid: str) -> None:
         with contextlib.suppress(DockyardError):
@@ -939,6 +942,7 @@ class Engine:
                     with contextlib.suppress(Exception):
                         live.health.stop()
         self._watcher.close()
+        self._background.shutdown(wait=False, cancel_futures=True)
         self.execs.close()
         if self.zygote is not None:
             self.zygote.close()
