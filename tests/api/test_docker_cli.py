@@ -318,3 +318,19 @@ def test_malformed_create_bodies(dockyardd: Dockyardd, body: bytes) -> None:
     assert status == 400
     assert "message" in json.loads(payload)
     assert ok(dockyardd.docker("ps", "-aq")) == before
+
+
+def test_healthcheck(dockyardd: Dockyardd) -> None:
+    cid = ok(dockyardd.docker("run", "-d", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+                              "--health-retries", "2", "busybox", "sh", "-c",
+                              "sleep 0.6; touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 60")).strip()
+    try:
+        assert out(dockyardd.docker("inspect", "-f", "{{.State.Health.Status}}", cid)) == "starting\n"
+        wait_for(lambda: out(dockyardd.docker("inspect", "-f", "{{.State.Health.Status}}", cid)) == "healthy\n")
+        assert "(healthy)" in ok(dockyardd.docker("ps", "--filter", f"id={cid}", "--format", "{{.Status}}"))
+        assert ok(dockyardd.docker("ps", "-q", "--filter", "health=healthy")).split() == [cid[:12]]
+        wait_for(lambda: out(dockyardd.docker("inspect", "-f", "{{.State.Health.Status}}", cid)) == "unhealthy\n")
+        health = json.loads(ok(dockyardd.docker("inspect", "-f", "{{json .State.Health}}", cid)))
+        assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
+    finally:
+        dockyardd.docker("rm", "-f", cid)
