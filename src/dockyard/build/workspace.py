@@ -50,13 +50,16 @@ class Workspace:
         self.lease_id = ""
         self.views: dict[str, str] = {}  # image id -> its mounted read-only rootfs
 
-    def pin(self, kind: str, key: str) -> None:
-        """Keep what the build makes safe from a garbage collection until the build ends."""
+    def pin(self, kind: str, *keys: str) -> None:
+        """Keep what the build makes safe from a garbage collection until the build ends (one
+        transaction for all of `keys`; the lease is made at the first pin)."""
         if not self.lease_id:
             lease = self.store.leases.create({"dockyard.build": "1"}, ttl=24 * 3600.0)
             self.lease_id = lease.id
             self.cleanup.callback(self.store.leases.delete, lease.id)
-        self.store.leases.add(self.lease_id, kind, key)
+        with self.store.db.transaction("pin build resources") as conn:
+            for key in keys:
+                self.store.leases.add(self.lease_id, kind, key, conn)
 
     def step_dir(self, stack: ExitStack, prefix: str = "step-") -> Path:
         """A private directory under the work root, removed when `stack` closes."""
@@ -67,10 +70,10 @@ class Workspace:
     def snapshot(self, stack: ExitStack, parent: str | None, init: bool = False) -> tuple[str, list[Any]]:
         """A writable snapshot on `parent` (a chain id, or None), with Docker's init layer under it
         when `init`; removed when `stack` closes. (key, mounts)."""
+        key = f"build-{secrets.token_hex(8)}"
         if init:
             init_key = f"build-init-{secrets.token_hex(8)}"
-            self.pin(SNAPSHOT, init_key)
-            self.pin(SNAPSHOT, init_key + "-prep")
+            self.pin(SNAPSHOT, init_key, init_key + "-prep", key)
             mounts = self.snapshotter.prepare(init_key + "-prep", parent)
             try:
                 prepare_init_layer(self._writable_dir(mounts, stack))
@@ -81,8 +84,8 @@ class Workspace:
                 raise
             stack.callback(_quiet_remove, self.snapshotter, init_key)
             parent = init_key
-        key = f"build-{secrets.token_hex(8)}"
-        self.pin(SNAPSHOT, key)
+        else:
+            self.pin(SNAPSHOT, key)
         mounts = self.snapshotter.prepare(key, parent)
         stack.callback(_quiet_remove, self.snapshotter, key)
         return key, mounts
