@@ -108,3 +108,12 @@ def test_stored_plan_gives_the_same_mounts(tmp_path: Path) -> None:
     assert first[3] == Mount("/t", "tmpfs", "tmpfs", ["noexec", "nosuid", "nodev", "rprivate", "size=4k"])
     assert len(store.list_volumes()) == 2
     assert store.get(plan[1].name).labels == {"a": "b", "com.docker.volume.anonymous": ""}
+
+
+def test_plan_with_container_id_is_stable() -> None:
+    args = {"binds": ["/a1"], "mounts": [MountSpec(type="volume", target="/a2")], "image_volumes": ["/a3"]}
+    first = plan_mounts(**args, container_id="c" * 64)  # type: ignore[arg-type]
+    assert first == plan_mounts(**args, container_id="c" * 64)  # type: ignore[arg-type]
+    assert len({p.name for p in first}) == 3 and all(len(p.name) == 64 for p in first)
+    assert {p.name for p in first}.isdisjoint(p.name for p in plan_mounts(**args, container_id="d" * 64))  # type: ignore[arg-type]
+    assert plan_mounts(**args)[0].name != plan_mounts(**args)[0].name  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ merged with the user's data).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import secrets
@@ -230,7 +231,11 @@ def validate_mount_spec(spec: MountSpec, *, check_source: bool = True) -> None:
         raise _config_error(spec, "mount type unknown")
 
 
-def _new_anonymous_name() -> str:
+def _new_anonymous_name(container_id: str = "", destination: str = "") -> str:
+    """64 hex digits: random (Docker's), or derived from the container and the mount point when a
+    container id is given, so a plan made again at start names the same volumes."""
+    if container_id:
+        return hashlib.sha256(f"dockyard-anonymous-volume\0{container_id}\0{destination}".encode()).hexdigest()
     return secrets.token_hex(32)
 
 
@@ -330,15 +335,19 @@ def _needs_slave(spec: MountSpec, daemon_root: str) -> bool:
 
 def plan_mounts(*, binds: Sequence[str] | None = (), mounts: Sequence[MountSpec] | None = (),
                 tmpfs: Mapping[str, str] | None = None, image_volumes: Sequence[str] | None = (),
-                volume_driver: str = "", daemon_root: str = "") -> list[MountPoint]:
+                volume_driver: str = "", daemon_root: str = "", container_id: str = "") -> list[MountPoint]:
     """Every mount of a container (HostConfig.Binds, .Mounts, .Tmpfs, .VolumeDriver and the merged
     Config.Volumes), checked; duplicates refused (`Duplicate mount point: /data`). HostConfig.Tmpfs
-    entries come last (inspect does not show them; `setup_mounts` mounts them)."""
+    entries come last (inspect does not show them; `setup_mounts` mounts them). With `container_id`,
+    anonymous volumes get names derived from it and the destination, so planning again at start gives
+    the same plan; without, random names (then keep the plan: `MountPoint.to_dict`)."""
     points: dict[str, MountPoint] = {}
     tmpfs = dict(tmpfs or {})
     claimed: set[str] = set()
     for raw in binds or ():
         mp = parse_bind(raw, volume_driver)
+        if mp.anonymous and container_id:
+            mp.name = _new_anonymous_name(container_id, mp.destination)
         if _needs_slave(mp.spec, daemon_root):
             mp.propagation = "rslave"
         if mp.destination in claimed or mp.destination in tmpfs or posixpath.normpath(mp.destination) in {
@@ -352,6 +361,8 @@ def plan_mounts(*, binds: Sequence[str] | None = (), mounts: Sequence[MountSpec]
         points[mp.destination] = mp
     for spec in mounts or ():
         mp = parse_mount(spec)
+        if mp.anonymous and container_id:
+            mp.name = _new_anonymous_name(container_id, mp.destination)
         if _needs_slave(spec, daemon_root):
             mp.propagation = "rslave"
         if mp.destination in claimed:
@@ -366,7 +377,8 @@ def plan_mounts(*, binds: Sequence[str] | None = (), mounts: Sequence[MountSpec]
         destination = posixpath.normpath(volume)
         if destination in points:
             continue
-        points[destination] = MountPoint(type="volume", destination=destination, name=_new_anonymous_name(),
+        points[destination] = MountPoint(type="volume", destination=destination,
+                                         name=_new_anonymous_name(container_id, destination),
                                          driver=volume_driver or "local", mode="", anonymous=True,
                                          spec=MountSpec(type="volume", target=destination))
     out = list(points.values())
