@@ -79,6 +79,13 @@ def _cli(host: str, config: Path) -> Callable[..., None]:
     return docker
 
 
+def _build_action(docker: Callable[..., None], *args: str) -> Callable[[int], None]:
+    def action(i: int) -> None:
+        docker("build", *args)
+
+    return action
+
+
 def _median(action: Callable[[int], None], before: Callable[[int], None] | None = None) -> float:
     times = []
     for i in range(RUNS):
@@ -117,14 +124,14 @@ def run(in_process: bool = False) -> list[dict[str, object]]:
             for name, docker in sides.items():
                 changed_file.write_text("# original\n")
                 docker("build", "-t", "bench/build:warm", str(ctx))  # warm-up (and the cache)
-                cold = _median(lambda i, d=docker: d("build", "--no-cache", "-t", "bench/build:cold", str(ctx)))
+                cold = _median(_build_action(docker, "--no-cache", "-t", "bench/build:cold", str(ctx)))
                 docker("build", "-t", "bench/build:1", str(ctx))
-                cached = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)))
+                cached = _median(_build_action(docker, "-t", "bench/build:1", str(ctx)))
 
                 def change(i: int, n: str = name) -> None:
                     changed_file.write_text(f"# changed {n} {i} {time.time()}\n")
 
-                one = _median(lambda i, d=docker: d("build", "-t", "bench/build:1", str(ctx)), change)
+                one = _median(_build_action(docker, "-t", "bench/build:1", str(ctx)), change)
                 results[name] = {"cold": cold, "cached": cached, "one file": one}
         rows: list[dict[str, object]] = []
         for case, label in (("cold", "build, cold (--no-cache)"), ("cached", "build, fully cached"),
