@@ -140,7 +140,7 @@ def test_dockerfile_errors(env: Env, dockerfile: str, kind: type[DockyardError],
     before = env.state()
     with pytest.raises(kind, match=message):
         _build(env, None, BuildOptions(dockerfile_text=dockerfile.encode()))
-    assert env.state()["snapshots"] == before["snapshots"]
+    assert env.state() == before  # the same snapshots, blobs and leases as before
     env.assert_clean()
 
 
