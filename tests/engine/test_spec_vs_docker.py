@@ -196,6 +196,9 @@ def _normalize_spec(doc: dict[str, Any], ref_root: Path, our_root: Path) -> dict
     doc = copy.deepcopy(doc)
     doc["root"]["path"] = "ROOTFS"
     doc.pop("hooks", None)
+    gids = doc["process"]["user"].get("additionalGids")
+    if gids:  # runc's GetAdditionalGroups hands GroupAdd's gids back from a Go map: any order
+        doc["process"]["user"]["additionalGids"] = [gids[0], *sorted(gids[1:])]
     lx = doc["linux"]
     lx["namespaces"] = [ns for ns in lx["namespaces"] if not (ns["type"] == "network" and "/netns/default" in ns.get("path", ""))]
     mounts = doc.get("mounts", [])
