@@ -413,3 +413,10 @@ def test_rootfs_propagation(runtime: RuntimeCLI, bundle: Bundle, propagation: st
     optional = line.split(" - ")[0].split()[6:]
     assert any(o.startswith("shared:") for o in optional) == shared, line
     assert not any(o.startswith("master:") for o in optional), line
+
+
+def test_made_directories_get_mode_0755(runtime: RuntimeCLI, bundle: Bundle, tmp_path: Path) -> None:
+    # Mount points and the cwd are made with umask 0 in the init: every level must still be 0755.
+    bundle.config["mounts"].append({"destination": "/a/b/c", "type": "tmpfs", "source": "tmpfs"})
+    bundle.process["cwd"] = "/w/x/y"
+    assert run_out(runtime, bundle, "stat -c %a /a /a/b /w /w/x /w/x/y").split() == ["755"] * 5

@@ -27,6 +27,7 @@ from dockyard.runtime import log, signals
 from dockyard.runtime.cgroups.base import Hierarchy
 from dockyard.runtime.linux import capabilities, namespaces, process_attrs, rlimits, rootfs
 from dockyard.runtime.linux import syscalls as sc
+from dockyard.runtime.linux.paths import mkdir_all
 from dockyard.runtime.specconv import Config
 from dockyard.runtime.sync import Channel
 
@@ -196,7 +197,7 @@ def _standard_init(launch: Launch, chan: Channel) -> NoReturn:
         rootfs.remount_readonly("/")
     rootfs.apply_root_propagation(config)
     process = launch.prepared.process
-    os.makedirs(process.cwd, mode=0o755, exist_ok=True)
+    mkdir_all(process.cwd)
     env = _apply_process(launch, chan)
     path = _lookup(process.args[0], env)
     chan.send("ready")

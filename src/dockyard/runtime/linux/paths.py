@@ -53,4 +53,15 @@ def secure_join(root: str, unsafe: str) -> str:
 
 
 def mkdir_all(path: str, mode: int = 0o755) -> None:
-    os.makedirs(path, mode=mode, exist_ok=True)
+    """mkdir -p with `mode` for every directory it makes (os.makedirs gives the parents 0o777 less
+    the umask, and the init runs with umask 0)."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        mkdir_all(parent, mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
