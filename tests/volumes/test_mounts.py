@@ -3,6 +3,7 @@ the same flags is compared in tests/engine/test_spec_vs_docker.py.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from dockyard.volumes import (
 )
 from dockyard.volumes.mounts import convert_tmpfs_options, merge_tmpfs_options
 from dockyard.volumes.spec import BindOptions, VolumeOptions
+from tests.engine.conftest import RefDocker
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -117,3 +119,43 @@ def test_plan_with_container_id_is_stable() -> None:
     assert len({p.name for p in first}) == 3 and all(len(p.name) == 64 for p in first)
     assert {p.name for p in first}.isdisjoint(p.name for p in plan_mounts(**args, container_id="d" * 64))  # type: ignore[arg-type]
     assert plan_mounts(**args)[0].name != plan_mounts(**args)[0].name  # type: ignore[arg-type]
+
+
+MOUNT_FLAGS = [
+    "type=bind,src=/tmp,dst=/b,readonly",
+    "type=bind,source=/tmp,target=/b,ro=false,bind-propagation=RSLAVE,bind-nonrecursive",
+    "type=bind,src=/tmp,destination=/b,bind-nonrecursive=true,consistency=Cached",
+    "type=volume,src=v1,dst=/v,volume-nocopy",
+    "src=v1,dst=/v,volume-label=a=b,volume-label=c,volume-driver=local,volume-opt=type=tmpfs,volume-opt=o=size=1m",
+    "dst=/anon",
+    "type=tmpfs,dst=/t,tmpfs-size=1000,tmpfs-mode=1770",
+    "type=tmpfs,dst=/t,tmpfs-size=64m,readonly=1",
+    '"type=bind","src=/tmp","dst=/quoted"',
+]
+BAD_MOUNT_FLAGS = ["type=bind,src=/tmp", "dst=/x,bogus=1", "dst=/x,weird", "type=tmpfs,dst=/t,tmpfs-size=lots",
+                   "type=tmpfs,dst=/t,tmpfs-mode=999", "type=bind,src=/tmp,dst=/x,volume-nocopy",
+                   "type=volume,dst=/x,bind-propagation=shared", "dst=/x,tmpfs-size=1m", "type=,dst=/x",
+                   "dst=/x,ro=maybe", "dst=/x,volume-nocopy=perhaps"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("flag", MOUNT_FLAGS + BAD_MOUNT_FLAGS)
+def test_mount_flag_like_the_docker_cli(flag: str, ref_docker: RefDocker) -> None:
+    """What `--mount <flag>` becomes in the body the docker CLI posts, or the CLI's complaint."""
+    from dockyard.volumes import parse_mount_flag
+
+    ref_docker.recorder.clear()
+    made = ref_docker.docker("create", "--mount", flag, "busybox", "true")
+    if made.returncode == 0:
+        ref_docker.docker("rm", "-f", made.stdout.decode().strip())
+    bodies = ref_docker.recorder.create_bodies()
+    if flag in BAD_MOUNT_FLAGS:
+        assert not bodies
+        expected = made.stderr.decode().split('for "--mount" flag: ', 1)[1].splitlines()[0]
+        with pytest.raises(InvalidArgument) as err:
+            parse_mount_flag(flag)
+        assert str(err.value) == expected
+        return
+    assert bodies, made.stderr.decode()
+    sent = json.loads(bodies[-1])["HostConfig"]["Mounts"][0]
+    assert parse_mount_flag(flag).to_json() == sent

@@ -10,7 +10,8 @@ Public API:
     Volume, PruneReport                                           store.py
     MountPoint                                                    mounts.py: one mount of a container
     parse_bind(spec) -> MountPoint                                `-v src:dst[:opts]` / HostConfig.Binds
-    parse_mount(spec: MountSpec) -> MountPoint                    `--mount` / HostConfig.Mounts
+    parse_mount(spec: MountSpec) -> MountPoint                    HostConfig.Mounts
+    parse_mount_flag(value: str) -> MountSpec                     a `--mount` flag, as the docker CLI reads it
     parse_tmpfs(dest, options) -> MountPoint                      `--tmpfs dst:opts` / HostConfig.Tmpfs
     plan_mounts(binds=, mounts=, tmpfs=, image_volumes=) -> list[MountPoint]   every mount, checked
     MountSpec, BindOptions, VolumeOptions, TmpfsOptions          spec.py: Docker's mount.Mount
@@ -30,7 +31,7 @@ from dockyard.volumes.mounts import (
     plan_mounts,
     setup_mounts,
 )
-from dockyard.volumes.spec import BindOptions, MountSpec, TmpfsOptions, VolumeOptions
+from dockyard.volumes.spec import BindOptions, MountSpec, TmpfsOptions, VolumeOptions, parse_mount_flag
 from dockyard.volumes.store import PruneReport, Volume, VolumeStore
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "copy_tree",
     "parse_bind",
     "parse_mount",
+    "parse_mount_flag",
     "parse_tmpfs",
     "plan_mounts",
     "setup_mounts",
