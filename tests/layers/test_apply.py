@@ -263,3 +263,15 @@ def test_zstd_layer_created_and_applied(sample_tree: Path, tmp_path: Path) -> No
     dst = tmp_path / "z"
     dst.mkdir()
     assert apply_layer(io.BytesIO(blob.getvalue()), dst).diff_id == result.diff_id
+
+
+def test_outward_symlinks_from_a_containers_own_changes(tmp_path: Path) -> None:
+    # A RUN step may leave `ln -s ../../../../tmp /x`: inert here (nothing follows it), and docker
+    # commits it, so layers the engine makes from a container accept it; layers from outside do not.
+    target = tmp_path / "t"
+    target.mkdir()
+    layer = make_tar([(ti("a/b/up", tarfile.SYMTYPE, linkname="../../../../tmp"), None)])
+    with pytest.raises(InvalidArgument, match="escapes the root"):
+        apply_layer(io.BytesIO(layer), target)
+    apply_layer(io.BytesIO(layer), target, outward_symlinks=True)
+    assert os.readlink(target / "a" / "b" / "up") == "../../../../tmp"

@@ -154,7 +154,9 @@ class Ingest:
                 with self.store.content.open(Digest.parse(layer.digest)) as blob:
                     plain, _ = open_decompressed(blob)
                     counter = TarSizeCounter(plain)
-                    result = apply_layer_to_mounts(io.BufferedReader(counter, CHUNK), mounts)
+                    # A container's own changes may hold links that climb out (docker commits them).
+                    result = apply_layer_to_mounts(io.BufferedReader(counter, CHUNK), mounts,
+                                                   outward_symlinks=self.what == "commit")
             except InvalidArgument as err:
                 raise InvalidArgument(f"layer {index} ({layer.digest}): {err}") from err
             if str(result.diff_id) != diff_id:

@@ -6,9 +6,12 @@ How it stays inside the target:
 - Every directory on the way to an entry is opened one component at a time with O_NOFOLLOW from
   the target's own fd, so an entry beneath a symlink (one the layer made, or one already in the
   target) is refused instead of followed; files are then made relative to that directory fd.
-- A symlink whose relative target climbs above the root is refused (as docker does; absolute
-  targets are fine, they are read inside the container's root). A hardlink must name an entry
-  already in the target, through the same no-symlink walk.
+- A symlink whose relative target climbs above the root is refused in layers from outside
+  (load, import); absolute targets are fine, they are read inside the container's root. Layers
+  the engine made itself from a container's changes pass `outward_symlinks=True`: a process in
+  the container made that link (Docker commits such links too), and nothing here follows a
+  symlink anyway. A hardlink must name an entry already in the target, through the same
+  no-symlink walk.
 - `trusted.overlay.*` xattrs in a layer are dropped: only the applier makes overlay metadata.
 
 How the target is "left as it was" on failure (undo, not staging; a staging copy of a full tree
@@ -144,9 +147,10 @@ def _listxattrs(target: int | str) -> dict[str, bytes]:
 
 class _Applier:
     def __init__(self, target: str | int, whiteouts: Whiteouts, *, no_overwrite_dir_non_dir: bool = False,
-                 chown: tuple[int, int] | None = None) -> None:
+                 chown: tuple[int, int] | None = None, outward_symlinks: bool = False) -> None:
         self.target = target
         self.whiteouts = whiteouts
+        self.outward_symlinks = outward_symlinks
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.chown = chown
         try:
@@ -327,7 +331,7 @@ class _Applier:
             finally:
                 os.close(fd)
         elif kind == tarstream.SYMTYPE:
-            if _symlink_escapes(rel, e.linkname):
+            if not self.outward_symlinks and _symlink_escapes(rel, e.linkname):
                 raise InvalidArgument(f"tar entry {e.name!r}: symlink target {e.linkname!r} escapes the root")
             os.symlink(e.linkname, base, dir_fd=pfd)
             self._created(rel)
@@ -560,9 +564,11 @@ def apply_tar(
     *,
     no_overwrite_dir_non_dir: bool = False,
     chown: tuple[int, int] | None = None,
+    outward_symlinks: bool = False,
 ) -> None:
     """Unpack an uncompressed tar stream into `target` (all or nothing); the engine of apply_layer."""
-    applier = _Applier(target, whiteouts, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown)
+    applier = _Applier(target, whiteouts, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown,
+                       outward_symlinks=outward_symlinks)
     try:
         reader = TarReader(tar)
         while (e := reader.next()) is not None:
@@ -581,12 +587,14 @@ def apply_tar(
         applier.close()
 
 
-def apply_layer(stream: BinaryIO, target: str | os.PathLike[str], *, whiteouts: Whiteouts = Whiteouts.DELETE) -> ApplyResult:
+def apply_layer(stream: BinaryIO, target: str | os.PathLike[str], *, whiteouts: Whiteouts = Whiteouts.DELETE,
+                outward_symlinks: bool = False) -> ApplyResult:
     """Unpack a layer (gzip, zstd or plain tar) into `target`, computing its diff_id as it streams.
 
     Raises InvalidArgument for hostile or broken input; the target is then as it was."""
     raw, _ = open_decompressed(stream)
     hashing = _Hashing(raw)
     reader = io.BufferedReader(hashing, _CHUNK)
-    apply_tar(reader, os.fspath(target), whiteouts)  # reads to the end: the diff_id covers it all
+    # reads to the end: the diff_id covers it all
+    apply_tar(reader, os.fspath(target), whiteouts, outward_symlinks=outward_symlinks)
     return ApplyResult(Digest("sha256", hashing.hasher.hexdigest()), hashing.count)

@@ -70,15 +70,16 @@ def _mounted(mounts: Sequence[Mount], readonly: bool) -> Iterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def apply_layer_to_mounts(stream: BinaryIO, mounts: Sequence[Mount]) -> ApplyResult:
+def apply_layer_to_mounts(stream: BinaryIO, mounts: Sequence[Mount], *, outward_symlinks: bool = False) -> ApplyResult:
+    """apply_layer into a snapshot's mounts (`outward_symlinks`: see apply.py's docstring)."""
     overlay = _overlay_upper(mounts)
     if overlay is not None:
-        return apply_layer(stream, overlay[0], whiteouts=Whiteouts.OVERLAY)
+        return apply_layer(stream, overlay[0], whiteouts=Whiteouts.OVERLAY, outward_symlinks=outward_symlinks)
     src = _bind_source(mounts)
     if src is not None and "ro" not in mounts[0].options:
-        return apply_layer(stream, src, whiteouts=Whiteouts.DELETE)
+        return apply_layer(stream, src, whiteouts=Whiteouts.DELETE, outward_symlinks=outward_symlinks)
     with _mounted(mounts, readonly=False) as target:
-        return apply_layer(stream, target, whiteouts=Whiteouts.DELETE)
+        return apply_layer(stream, target, whiteouts=Whiteouts.DELETE, outward_symlinks=outward_symlinks)
 
 
 def write_layer_from_mounts(
