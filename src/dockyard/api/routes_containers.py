@@ -19,6 +19,49 @@ from dockyard.engine.engine import AttachRequest
 from dockyard.engine.monitor import frame
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_CTRL = ["ctrl-@", *(f"ctrl-{c}" for c in "abcdefghijklmnopqrstuvwxyz"), "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^",
+         "ctrl-_"]
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """Docker's `--detach-keys` (`ctrl-p,ctrl-q`, `ctrl-x,x`): one byte per comma-separated key;
+    "" means the default."""
+    if not text:
+        return DETACH_KEYS
+    codes = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key in _CTRL:
+            codes.append(_CTRL.index(key))
+        else:
+            raise errors.InvalidArgument(f"Invalid detach keys ({text}) provided")
+    return bytes(codes)
+
+
+class EscapeProxy:
+    """Finds the detach sequence in a client's input, across reads (moby's term.EscapeProxy):
+    `feed` returns the bytes to pass on and whether the sequence was typed. Keys that started a
+    match which then broke are passed on as typed."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        out = bytearray()
+        for byte in data:
+            if byte == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    self.matched = 0
+                    return bytes(out), True
+                continue
+            out += self.keys[: self.matched]
+            self.matched = 1 if byte == self.keys[0] else 0
+            if not self.matched:
+                out.append(byte)
+        return bytes(out), False
 
 
 def routes(api: Api) -> list[tuple[str, str, Handler]]:
@@ -218,6 +261,7 @@ async def _attach(api: Api, request: web.Request) -> web.StreamResponse:
                         stderr=api.qbool(request, "stderr"))
     if not (req.stdin or req.stdout or req.stderr):
         raise errors.InvalidArgument("at least one of stdin, stdout, stderr must be requested")
+    keys = parse_detach_keys(request.query.get("detachKeys", ""))
     future = engine.attach(c.id, req) if stream else None
     hj = await hijack(request, RAW_STREAM if c.tty else MULTIPLEXED_STREAM)
     try:
@@ -229,7 +273,7 @@ async def _attach(api: Api, request: web.Request) -> web.StreamResponse:
         if conn is None:
             return web.Response()
         engine.container_event(c, "attach")
-        await _pump(hj, conn, detach=c.tty and req.stdin, stdin=req.stdin)
+        await _pump(hj, conn, detach=keys if c.tty and req.stdin else None, stdin=req.stdin)
     except ConnectionResetError:
         pass
     finally:
@@ -239,10 +283,13 @@ async def _attach(api: Api, request: web.Request) -> web.StreamResponse:
     return web.Response()
 
 
-async def _pump(hj: Hijacked, conn: socket.socket, *, detach: bool, stdin: bool) -> None:
-    """Proxy between the client and the monitor until the monitor closes (the process exited)."""
+async def _pump(hj: Hijacked, conn: socket.socket, *, detach: bytes | None, stdin: bool) -> None:
+    """Proxy between the client and the monitor until the monitor closes (the process exited) or
+    the client types the `detach` sequence."""
     conn.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=conn)
+
+    escape = EscapeProxy(detach) if detach else None
 
     async def upstream() -> None:
         while True:
@@ -251,11 +298,12 @@ async def _pump(hj: Hijacked, conn: socket.socket, *, detach: bool, stdin: bool)
                 with contextlib.suppress(OSError):
                     writer.write_eof()
                 return
-            if detach and DETACH_KEYS in data:
-                data = data.split(DETACH_KEYS, 1)[0]
-                if data and stdin:
-                    writer.write(data)
-                raise _Detached()
+            if escape is not None:
+                data, detached = escape.feed(data)
+                if detached:
+                    if data and stdin:
+                        writer.write(data)
+                    raise _Detached()
             if stdin:
                 writer.write(data)
                 await writer.drain()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
-from dockyard.api.routes_containers import _pump
+from dockyard.api.routes_containers import _pump, parse_detach_keys
 from dockyard.api.server import Api, Handler, jsonr
 from dockyard.engine.monitor import frame
 
@@ -51,7 +51,8 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
                 await hj.write(message if record.tty else frame(1, message))
                 return web.Response()
             if conn is not None:
-                await _pump(hj, conn, detach=False, stdin=record.attach_stdin)
+                keys = parse_detach_keys(record.detach_keys) if record.tty and record.attach_stdin else None
+                await _pump(hj, conn, detach=keys, stdin=record.attach_stdin)
             # The client asks for the exit code as soon as the stream ends: have it recorded by then.
             await api.call(execs.wait, exec_id, 5.0)
         except ConnectionResetError:

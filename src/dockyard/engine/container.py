@@ -107,6 +107,7 @@ class Container:
     manually_stopped: bool = False
     has_been_started: bool = False
     mounts: list[dict[str, Any]] = field(default_factory=list)  # inspect's Mounts entries
+    mount_plan: list[dict[str, Any]] = field(default_factory=list)  # volumes.MountPoint.to_dict(), made at start
     network: dict[str, Any] = field(default_factory=dict)
     # runtime bookkeeping, not part of Docker's shape
     monitor_pid: int = 0
@@ -126,7 +127,7 @@ class Container:
                 "path": self.path, "args": self.args, "snapshot_key": self.snapshot_key,
                 "state": self.state.to_record(), "restart_count": self.restart_count,
                 "manually_stopped": self.manually_stopped, "has_been_started": self.has_been_started,
-                "mounts": self.mounts, "network": self.network, "monitor_pid": self.monitor_pid,
+                "mounts": self.mounts, "mount_plan": self.mount_plan, "network": self.network, "monitor_pid": self.monitor_pid,
                 "rootfs_mounted": self.rootfs_mounted}
 
     @classmethod
@@ -137,6 +138,7 @@ class Container:
                    snapshot_key=doc.get("snapshot_key", ""), state=State.from_record(doc.get("state") or {}),
                    restart_count=int(doc.get("restart_count", 0)), manually_stopped=bool(doc.get("manually_stopped")),
                    has_been_started=bool(doc.get("has_been_started")), mounts=list(doc.get("mounts") or []),
+                   mount_plan=list(doc.get("mount_plan") or []),
                    network=dict(doc.get("network") or {}), monitor_pid=int(doc.get("monitor_pid", 0)),
                    rootfs_mounted=bool(doc.get("rootfs_mounted")))
 

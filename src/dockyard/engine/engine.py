@@ -231,6 +231,7 @@ class Engine:
         merged = prepare.merge(request, image_config.config)
         path, args = prepare.command(merged.config)
         cid = secrets.token_hex(32)
+        points = prepare.plan_mounts(merged, cid, self.data_root)
         with self._lock:
             if name:
                 full = names_mod.validate(name)
@@ -245,7 +246,6 @@ class Engine:
         snapshot_key = f"container-{cid}"
         made_snapshot = False
         try:
-            mounts = prepare.plan_mounts(merged)
             parent = self.images.store.top_layer(image.id)
             self.images.snapshotter.prepare(snapshot_key, parent)
             made_snapshot = True
@@ -253,7 +253,8 @@ class Engine:
             c = Container(
                 id=cid, name=full, created=rfc3339_now(), image_id=image.id, image_name=image_ref,
                 config=prepare.config_json(merged.config), host_config=prepare.host_config_json(merged.host_config),
-                path=path, args=args, snapshot_key=snapshot_key, mounts=[m for m in mounts],
+                path=path, args=args, snapshot_key=snapshot_key, mounts=prepare.mounts_json(points),
+                mount_plan=[p.to_dict() for p in points],
                 network=dict(request.networking_config or {}),
             )
             self.store.insert(c)

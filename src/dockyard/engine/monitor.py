@@ -512,7 +512,7 @@ class Monitor:
             data = b""
         if not data:
             client.read_closed = True
-            if client.kind == "attach" and client.stdin and self.cfg.stdin_once:
+            if client.kind == "attach" and client.stdin and self._closes_stdin():
                 self._close_stdin()
             if client.kind == "control" and client is not self.control:
                 self._drop(client)
@@ -540,7 +540,7 @@ class Monitor:
             if op == "attach":
                 client.kind = "attach"
                 client.want = {s for s, name in ((STDOUT, "stdout"), (STDERR, "stderr")) if request.get(name)}
-                client.stdin = bool(request.get("stdin")) and self.stdin_fd >= 0
+                client.stdin = bool(request.get("stdin"))  # used only while the container has a stdin
             elif op == "watch":
                 client.kind = "control"
                 if self.exited is not None:
@@ -552,7 +552,7 @@ class Monitor:
                 return
         if client.kind == "attach":
             if client.inbuf:
-                if client.stdin and not self.stdin_closing:
+                if client.stdin and self.stdin_fd >= 0 and not self.stdin_closing:
                     self.stdin_buf += client.inbuf
                     self._write_stdin()
                 client.inbuf.clear()
@@ -564,6 +564,11 @@ class Monitor:
                     self._control(json.loads(line))
                 except (ValueError, TypeError, KeyError, OSError):
                     continue
+
+    def _closes_stdin(self) -> bool:
+        """StdinOnce: the end of an attached stdin closes the container's, as dockerd does it only
+        without a tty (a terminal is not "closed"; a detached client must be able to come back)."""
+        return self.cfg.stdin_once and not self.cfg.tty
 
     def _control(self, request: dict[str, Any]) -> None:
         op = request.get("op")
@@ -697,7 +702,7 @@ class Monitor:
         except (KeyError, ValueError):
             pass
         self.clients.pop(fd, None)
-        if client.kind == "attach" and client.stdin and self.cfg.stdin_once:
+        if client.kind == "attach" and client.stdin and self._closes_stdin():
             self._close_stdin()
         client.sock.close()
 

@@ -63,19 +63,19 @@ def command(config: Config) -> tuple[str, list[str]]:
     return spec.container_command(config)
 
 
-def plan_mounts(merged: Merged) -> list[dict[str, Any]]:
-    """The container's mounts as inspect shows them (checked now, made at start)."""
+def plan_mounts(merged: Merged, container_id: str, data_root: Path) -> list[Any]:
+    """The container's mounts, checked now and made at start (`MountPoint`s; anonymous volumes are
+    named from the container id, so the plan is the same whenever it is made)."""
     from dockyard.volumes import plan_mounts as plan
 
     host = merged.host_config
-    points = plan(binds=host.binds or [], mounts=host.mounts, tmpfs=host.tmpfs,
-                  image_volumes=merged.config.volumes or [], volume_driver=host.volume_driver)
-    return [dict(p.to_json(), Anonymous=bool(p.type == "volume" and not _named(p, host))) for p in points]
+    return plan(binds=host.binds or [], mounts=host.mounts, tmpfs=host.tmpfs, image_volumes=merged.config.volumes or [],
+                volume_driver=host.volume_driver, daemon_root=str(data_root), container_id=container_id)
 
 
-def _named(point: Any, host: HostConfig) -> bool:
-    names = {b.split(":", 1)[0] for b in host.binds or []} | {m.source for m in host.mounts}
-    return bool(point.name) and point.name in names
+def mounts_json(points: list[Any]) -> list[dict[str, Any]]:
+    """Inspect's `Mounts` (tmpfs entries are not shown there, as Docker), with our Anonymous flag."""
+    return [dict(p.to_json(), Anonymous=bool(getattr(p, "anonymous", False))) for p in points if p.type != "tmpfs"]
 
 
 def config_json(config: Config) -> dict[str, Any]:
@@ -102,13 +102,12 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
                                       extra_hosts=host.extra_hosts or [], dns=host.dns, dns_search=host.dns_search,
                                       dns_options=host.dns_options, network_mode=host.network_mode or "default")
     oci_mounts: list[Any] = []
-    if c.mounts:
-        from dockyard.volumes import plan_mounts as plan
-        from dockyard.volumes import setup_mounts
+    if c.mount_plan:
+        from dockyard.volumes import MountPoint, setup_mounts
 
-        points = plan(binds=host.binds or [], mounts=host.mounts, tmpfs=host.tmpfs,
-                      image_volumes=config.volumes or [], volume_driver=host.volume_driver)
+        points = [MountPoint.from_dict(d) for d in c.mount_plan]
         oci_mounts = setup_mounts(points, engine.volumes, c.id, rootfs)
+        c.mounts = mounts_json(points)  # volume sources are known now
     init_path = None
     if host.init:
         from dockyard.engine.initbin import init_binary
