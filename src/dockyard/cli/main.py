@@ -39,7 +39,7 @@ _CONTAINER = {
     "top": ("monitor", "top"), "unpause": ("lifecycle", "unpause"), "wait": ("lifecycle", "wait"),
 }
 _IMAGE = {
-    "bootstrap": ("bootstrap", "bootstrap"), "history": ("images", "history"), "import": ("transfer", "import_"),
+    "bootstrap": ("bootstrap", "bootstrap"), "build": ("build", "build"), "history": ("images", "history"), "import": ("transfer", "import_"),
     "inspect": ("inspect", "image_inspect"), "load": ("transfer", "load"), "ls": ("images", "images"),
     "list": ("images", "images"), "prune": ("images", "prune"), "rm": ("images", "rmi"), "remove": ("images", "rmi"),
     "save": ("transfer", "save"), "tag": ("images", "tag"),
@@ -58,7 +58,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "system": ("Manage dockyard", _SYSTEM),
 }
 TOP = {
-    "attach": _CONTAINER["attach"], "commit": _CONTAINER["commit"], "cp": _CONTAINER["cp"],
+    "attach": _CONTAINER["attach"], "build": _IMAGE["build"], "commit": _CONTAINER["commit"], "cp": _CONTAINER["cp"],
     "create": _CONTAINER["create"], "diff": _CONTAINER["diff"], "events": _SYSTEM["events"],
     "exec": _CONTAINER["exec"], "export": _CONTAINER["export"], "history": _IMAGE["history"],
     "images": _IMAGE["ls"], "import": _IMAGE["import"], "info": _SYSTEM["info"], "inspect": ("inspect", "inspect"),
@@ -78,7 +78,7 @@ _SHORT = {
     "cp": "Copy files/folders between a container and the local filesystem", "create": "Create a new container",
     "diff": "Inspect changes to files or directories on a container's filesystem",
     "events": "Get real time events from the server", "export": "Export a container's filesystem as a tar archive",
-    "history": "Show the history of an image", "import": "Import the contents from a tarball to create a "
+    "build": "Build an image from a Dockerfile", "history": "Show the history of an image", "import": "Import the contents from a tarball to create a "
     "filesystem image", "inspect": "Return low-level information on dockyard objects",
     "kill": "Kill one or more running containers", "load": "Load an image from a tar archive or STDIN",
     "logs": "Fetch the logs of a container", "pause": "Pause all processes within one or more containers",
