@@ -326,16 +326,13 @@ class Monitor:
     # -- start --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        from dockyard.runtime.container import CreateOptions, ExecOptions, Runtime
         from dockyard.runtime.linux import syscalls as sc
 
         cfg = self.cfg
-        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        runtime = Runtime(cfg.runtime_root)
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)  # the container's process becomes our child
         if cfg.log_path:
             self.log = _open_log(cfg)
         console_ours = console_theirs = None
-        container_ends: list[int] = []
         try:
             if cfg.tty:
                 console_ours, console_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -345,34 +342,15 @@ class Monitor:
                     os.dup2(r, 0)
                     os.close(r)
                     self.stdin_fd = w
-                    container_ends.append(0)
                 for target in (1, 2):
                     r, w = os.pipe2(os.O_CLOEXEC)
                     os.dup2(w, target)  # dup2 clears close-on-exec on the target
                     os.close(w)
                     self.out_fds[r] = target
-            if cfg.process is not None:
-                self._accept_pending()
-                pid_file = os.path.join(cfg.state_dir, PID_FILE)
-                from dockyard.oci.runtime_spec import Process
-
-                runtime.exec(cfg.container_id, Process.from_json(cfg.process),
-                             ExecOptions(detach=True, pid_file=pid_file), console=console_theirs)
-                with open(pid_file) as f:
-                    self.pid = int(f.read().strip())
-            else:
-                state = runtime.create(cfg.container_id, cfg.bundle, CreateOptions(), console=console_theirs)
-                self.pid = state.pid
-                self.cgroup_paths = dict(state.cgroup_paths)
-        except BaseException as err:
-            self._send(self.control, {"event": "error", "message": _message(err), "kind": type(err).__name__})
-            if cfg.process is None:
-                try:
-                    runtime.delete(cfg.container_id, force=True)
-                except Exception:
-                    pass
-            self._flush_blocking(self.control)
-            return
+            # The attaches made before the start are in the listener's backlog: take them first, so
+            # not a byte of output is missed.
+            self._accept_pending()
+            result = self._launch(console_theirs)
         finally:
             if console_theirs is not None:
                 console_theirs.close()
@@ -380,6 +358,12 @@ class Monitor:
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
             os.close(devnull)
+        if "error" in result:
+            self._send(self.control, {"event": "error", "message": result["error"], "kind": result.get("kind", "")})
+            self._flush_blocking(self.control)
+            return
+        self.pid = int(result["pid"])
+        self.cgroup_paths = dict(result.get("cgroup_paths") or {})
         if console_ours is not None:
             from dockyard.runtime.linux.terminal import recv_master, set_size
 
@@ -391,23 +375,67 @@ class Monitor:
             self.out_fds[self.master] = STDOUT
             if cfg.open_stdin:
                 self.stdin_fd = self.master
-        oom_before = self._oom_count()
-        if cfg.process is None:
-            self._accept_pending()
-            try:
-                runtime.start(cfg.container_id)
-            except BaseException as err:
-                self._send(self.control, {"event": "error", "message": _message(err), "kind": type(err).__name__})
+        self.started_at = now_rfc3339()
+        pidfd = os.pidfd_open(self.pid)
+        self._send(self.control, {"event": "started", "pid": self.pid, "started_at": self.started_at})
+        # A container's cgroup is new at each start (made at create, removed at exit): its OOM kill
+        # count starts at 0.
+        self._loop(pidfd, 0)
+
+    def _launch(self, console: socket.socket | None) -> dict[str, Any]:
+        """Create and start the container (or the exec) from a fork of this monitor, which reports
+        and exits (a terminal's size is in the spec, set when the pty is made). The container's process is still forked from a warm process and, the helper
+        gone, re-parented to this monitor (a child subreaper); what the runtime's work dirtied of
+        the shared heap goes with the helper instead of staying in every monitor (its USS)."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper
+            os.close(r)
+            os.write(w, json.dumps(self._create_and_start(console)).encode() + b"\n")
+            os._exit(0)
+        os.close(w)
+        # One line, not EOF: the container's init, forked by the helper, holds the pipe until its
+        # execve (close-on-exec), which waits for our start.
+        chunks: list[bytes] = []
+        while not chunks or not chunks[-1].endswith(b"\n"):
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(r)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        if not chunks:
+            return {"error": "the monitor's helper died before it reported"}
+        doc: dict[str, Any] = json.loads(b"".join(chunks))
+        return doc
+
+    def _create_and_start(self, console: socket.socket | None) -> dict[str, Any]:
+        from dockyard.runtime.container import CreateOptions, ExecOptions, Runtime
+
+        cfg = self.cfg
+        runtime = Runtime(cfg.runtime_root)
+        try:
+            if cfg.process is not None:
+                from dockyard.oci.runtime_spec import Process
+
+                pid_file = os.path.join(cfg.state_dir, PID_FILE)
+                runtime.exec(cfg.container_id, Process.from_json(cfg.process),
+                             ExecOptions(detach=True, pid_file=pid_file), console=console)
+                with open(pid_file) as f:
+                    return {"pid": int(f.read().strip())}
+            state = runtime.create(cfg.container_id, cfg.bundle, CreateOptions(), console=console)
+            runtime.start(cfg.container_id)
+            return {"pid": state.pid, "cgroup_paths": dict(state.cgroup_paths)}
+        except BaseException as err:
+            if cfg.process is None:
                 try:
                     runtime.delete(cfg.container_id, force=True)
                 except Exception:
                     pass
-                self._flush_blocking(self.control)
-                return
-        self.started_at = now_rfc3339()
-        pidfd = os.pidfd_open(self.pid)
-        self._send(self.control, {"event": "started", "pid": self.pid, "started_at": self.started_at})
-        self._loop(pidfd, runtime, oom_before)
+            return {"error": _message(err), "kind": type(err).__name__}
 
     def _accept_pending(self) -> None:
         """Take the connections already waiting (attaches made before the start) into the loop."""
@@ -435,7 +463,7 @@ class Monitor:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _loop(self, pidfd: int, runtime: Any, oom_before: int) -> None:
+    def _loop(self, pidfd: int, oom_before: int) -> None:
         sel = self.sel
         sel.register(pidfd, selectors.EVENT_READ, "pid")
         sel.register(self.listener, selectors.EVENT_READ, "listen")
@@ -454,7 +482,7 @@ class Monitor:
             for key, mask in sel.select(timeout):
                 tag = key.data
                 if tag == "pid":
-                    self._reap(pidfd, runtime, oom_before)
+                    self._reap(oom_before)
                     sel.unregister(pidfd)
                     os.close(pidfd)
                     drain_deadline = time.monotonic() + _DRAIN_TIMEOUT
@@ -718,7 +746,7 @@ class Monitor:
         except Exception:
             return 0
 
-    def _reap(self, pidfd: int, runtime: Any, oom_before: int) -> None:
+    def _reap(self, oom_before: int) -> None:
         status = 0
         try:
             _, status = os.waitpid(self.pid, 0)

@@ -117,7 +117,13 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
     s = spec.build_spec(spec.SpecInput(
         container_id=c.id, config=config, host_config=host, rootfs=rootfs, mounts=oci_mounts, hostfiles=files,
         init_path=init_path, default_cgroup_parent=engine.cgroup_parent))
-    _write_ephemeral(bundle_dir / "config.json", json.dumps(spec.spec_to_json(s), separators=(",", ":")).encode())
+    doc = spec.spec_to_json(s)
+    process = doc.get("process") or {}
+    if process.get("terminal") and host.console_size[0] and host.console_size[1] and "consoleSize" not in process:
+        # The terminal gets its size when it is made, before the process runs (dockerd resizes it
+        # right after the start instead; a `stty size` as the first command would see 0 0 here).
+        process["consoleSize"] = {"height": host.console_size[0], "width": host.console_size[1]}
+    _write_ephemeral(bundle_dir / "config.json", json.dumps(doc, separators=(",", ":")).encode())
     terminal = bool(s.process.terminal) if s.process else False
     log_type = host.log_config.type or "json-file"
     return MonitorConfig(
