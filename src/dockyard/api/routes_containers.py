@@ -217,7 +217,7 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
     async def update(request: web.Request) -> web.StreamResponse:
         await api.json_body(request)
         engine.get(request.match_info["id"])
-        return jsonr({"Warnings": []})
+        raise errors.NotImplemented("docker update is not supported by dockyardd yet")
 
     return [
         ("POST", "/containers/create", create),
@@ -478,12 +478,18 @@ def _time_arg(text: str) -> int:
 
 
 async def _stats(api: Api, request: web.Request) -> web.StreamResponse:
+    """`docker stats`: one document a second (stream), or one (stream=0: two samples a second
+    apart, so the CPU percentage has a base, as dockerd; one-shot=1: one sample, no base)."""
     engine = api.engine
     c = engine.get(request.match_info["id"])
-    stream = api.qbool(request, "stream", True) and not api.qbool(request, "one-shot")
+    stream = api.qbool(request, "stream", True)
+    one_shot = api.qbool(request, "one-shot")
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     previous: dict[str, Any] = {}
+    if not stream and not one_shot:
+        previous = await api.call(_stats_doc, engine, c, {})
+        await asyncio.sleep(1)
     while True:
         doc = await api.call(_stats_doc, engine, c, previous)
         await response.write(json.dumps(doc).encode() + b"\n")
@@ -495,8 +501,22 @@ async def _stats(api: Api, request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _system_cpu_ns() -> int:
+    """Total CPU time of the host, all CPUs, in ns (the base of Docker's CPU percentage)."""
+    import os
+
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) * 1024
+
+
 def _stats_doc(engine: Any, c: Any, previous: dict[str, Any]) -> dict[str, Any]:
-    import time
+    import os
 
     from dockyard.engine.container import rfc3339_now
 
@@ -507,19 +527,22 @@ def _stats_doc(engine: Any, c: Any, previous: dict[str, Any]) -> dict[str, Any]:
     cpu = raw.get("cpu", {}).get("usage", {})
     memory = raw.get("memory", {})
     pids = raw.get("pids", {})
-    ncpu = __import__("os").cpu_count() or 1
-    system = int(time.monotonic() * 1e9) * ncpu
+    ncpu = os.cpu_count() or 1
+    limit = memory.get("usage", {}).get("limit", 0)
     return {
         "read": rfc3339_now(), "preread": previous.get("read", "0001-01-01T00:00:00Z"),
-        "pids_stats": {"current": pids.get("current", 0), "limit": pids.get("limit", 0)},
-        "blkio_stats": {"io_service_bytes_recursive": None},
+        "pids_stats": {"current": pids.get("current", 0), **({"limit": pids["limit"]} if pids.get("limit") else {})},
+        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None},
         "num_procs": 0, "storage_stats": {},
-        "cpu_stats": {"cpu_usage": {"total_usage": cpu.get("total", 0), "usage_in_kernelmode": cpu.get("kernel", 0),
+        "cpu_stats": {"cpu_usage": {"total_usage": cpu.get("total", 0), "percpu_usage": cpu.get("percpu"),
+                                    "usage_in_kernelmode": cpu.get("kernel", 0),
                                     "usage_in_usermode": cpu.get("user", 0)},
-                      "system_cpu_usage": system, "online_cpus": ncpu, "throttling_data": {}},
+                      "system_cpu_usage": _system_cpu_ns(), "online_cpus": ncpu, "throttling_data": {
+                          "periods": 0, "throttled_periods": 0, "throttled_time": 0}},
         "precpu_stats": previous.get("cpu_stats", {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}),
         "memory_stats": {"usage": memory.get("usage", {}).get("usage", 0),
-                         "limit": memory.get("usage", {}).get("limit", 0), "stats": memory.get("raw", {})},
+                         "limit": min(limit, _mem_total()) if limit else _mem_total(),
+                         "stats": memory.get("raw", {})},
         "name": c.name, "id": c.id, "networks": {},
     }
 
