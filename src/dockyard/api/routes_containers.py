@@ -466,12 +466,14 @@ def _int(text: str, name: str) -> int:
 
 
 def _time_arg(text: str) -> int:
+    """since/until as the docker CLI sends them: "<seconds>.<nanoseconds>" (kept exact: a float
+    would round a record's own timestamp past itself), or an RFC 3339 time or a duration."""
     if not text or text == "0":
         return 0
-    try:
-        return int(float(text) * 1e9)
-    except ValueError:
-        return int(views.parse_until(text) * 1e9)
+    seconds, dot, fraction = text.partition(".")
+    if seconds.lstrip("-").isdigit() and (not dot or fraction.isdigit()):
+        return int(seconds) * 1_000_000_000 + (int(fraction.ljust(9, "0")[:9]) if fraction else 0)
+    return int(views.parse_until(text) * 1e9)
 
 
 # --- stats -------------------------------------------------------------------------------------

@@ -149,12 +149,9 @@ async def _events(api: Api, request: web.Request) -> web.StreamResponse:
 
 
 def _time_ns(text: str) -> int:
-    if not text:
-        return 0
-    try:
-        return int(float(text) * 1e9)
-    except ValueError:
-        return int(views.parse_until(text) * 1e9)
+    from dockyard.api.routes_containers import _time_arg
+
+    return _time_arg(text)
 
 
 def _daemon_id(api: Api) -> str:
