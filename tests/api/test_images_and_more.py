@@ -105,3 +105,56 @@ def test_sighup_reloads_config(dockyardd: Dockyardd) -> None:
     time.sleep(0.3)
     assert dockyardd.proc is not None and dockyardd.proc.poll() is None
     assert ok(dockyardd.docker("version", "--format", "{{.Server.APIVersion}}")) == "1.43\n"
+
+
+def test_attach_logs_replay_without_stream(dockyardd: Dockyardd) -> None:
+    from tests.api.rawhttp import request
+
+    cid = ok(dockyardd.docker("run", "-d", "busybox", "sh", "-c", "echo out; echo err >&2")).strip()
+    ok(dockyardd.docker("wait", cid))
+    status, headers, body = request(dockyardd.socket, "POST",
+                                    f"/v1.43/containers/{cid}/attach?logs=1&stream=0&stdout=1&stderr=1",
+                                    headers={"Connection": "Upgrade", "Upgrade": "tcp"})
+    assert status == 101 and headers["content-type"] == "application/vnd.docker.multiplexed-stream"
+    assert body == b"\x01\x00\x00\x00\x00\x00\x00\x04out\n\x02\x00\x00\x00\x00\x00\x00\x04err\n"
+    ok(dockyardd.docker("rm", cid))
+
+
+def test_tls_listener(tmp_path: Path) -> None:
+    import shutil
+    import socket
+
+    import pytest
+
+    from tests.helpers.dockyardd import running_dockyardd
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=dockyard-test-ca")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        (tmp_path / f"{name}.ext").write_text(ext + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+            "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(tmp_path / "ca.pem"),
+            "--tlscert", str(tmp_path / "server.pem"), "--tlskey", str(tmp_path / "server-key.pem")]
+    with running_dockyardd(busybox=False, extra_args=args) as d:
+        env = {**d.env(), "DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
+        tls = ["--tlsverify", "--tlscacert", str(tmp_path / "ca.pem"), "--tlscert", str(tmp_path / "client.pem"),
+               "--tlskey", str(tmp_path / "client-key.pem")]
+        r = subprocess.run(["docker", *tls, "version", "--format", "{{.Server.APIVersion}}"], env=env,
+                           capture_output=True, timeout=30)
+        assert r.stdout == b"1.43\n", r.stderr
+        no_cert = subprocess.run(["docker", "--tlsverify", "--tlscacert", str(tmp_path / "ca.pem"), "version"],
+                                 env=env, capture_output=True, timeout=30)
+        assert no_cert.returncode != 0
