@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import socket
@@ -549,4 +548,4 @@ def _stats_doc(engine: Any, c: Any, previous: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["base64", "routes"]
+__all__ = ["EscapeProxy", "parse_detach_keys", "routes"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from dockyard import errors
@@ -78,4 +76,4 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
     ]
 
 
-__all__ = ["asyncio", "routes"]
+__all__ = ["routes"]

@@ -42,7 +42,6 @@ from typing import Any
 from dockyard.engine import monitor as mon
 from dockyard.engine import names as names_mod
 from dockyard.engine.container import (
-    ZERO_TIME,
     Container,
     ContainerStore,
     State,
@@ -1009,4 +1008,4 @@ def parse_signal(value: str | int) -> int:
     raise InvalidArgument(f"Invalid signal: {value}")
 
 
-__all__ = ["ZERO_TIME", "AttachRequest", "Engine", "NotModified", "StartFailed", "parse_signal"]
+__all__ = ["AttachRequest", "Engine", "NotModified", "StartFailed", "parse_signal"]

@@ -9,7 +9,6 @@ processes run on under their monitors).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import secrets
@@ -277,4 +276,4 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-__all__ = ["ExecManager", "ExecRecord", "concurrent"]
+__all__ = ["ExecManager", "ExecRecord"]

@@ -86,18 +86,6 @@ def archive_get(engine: Engine, ref: str, path: str, out: BinaryIO) -> Any:
     return st
 
 
-def archive_get_to_file(engine: Engine, ref: str, path: str, out: BinaryIO) -> Any:
-    """The stat first (errors before any byte is sent), then the tar into `out`."""
-    from dockyard.layers import archive_path, stat_path
-
-    _check_path(path)
-    c = engine.get(ref)
-    with engine.mounted(c) as root:
-        st = stat_path(root, path)
-        archive_path(root, path, out)
-    return st
-
-
 def archive_put(engine: Engine, ref: str, path: str, stream: BinaryIO, *, no_overwrite_dir_non_dir: bool = False,
                 copy_uid_gid: bool = False) -> None:
     from dockyard.layers import extract_archive
