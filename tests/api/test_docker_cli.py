@@ -334,3 +334,22 @@ def test_healthcheck(dockyardd: Dockyardd) -> None:
         assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
     finally:
         dockyardd.docker("rm", "-f", cid)
+
+
+def test_update(dockyardd: Dockyardd) -> None:
+    cid = ok(dockyardd.docker("run", "-d", "busybox", "sleep", "60")).strip()
+    try:
+        ok(dockyardd.docker("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50",
+                            "--restart", "on-failure:3", cid))
+        doc = json.loads(ok(dockyardd.docker("inspect", cid)))[0]["HostConfig"]
+        assert doc["Memory"] == 64 << 20 and doc["PidsLimit"] == 50
+        assert doc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        limit = ok(dockyardd.docker("exec", cid, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                                    "2>/dev/null || cat /sys/fs/cgroup/memory.max")).strip()
+        assert limit == str(64 << 20)
+    finally:
+        dockyardd.docker("rm", "-f", cid)
+    rm = ok(dockyardd.docker("create", "--rm", "busybox")).strip()
+    r = dockyardd.docker("update", "--restart", "always", rm)
+    assert r.returncode == 1 and b"AutoRemove is enabled" in r.stderr
+    dockyardd.docker("rm", rm)

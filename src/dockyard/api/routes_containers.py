@@ -214,9 +214,9 @@ def routes(api: Api) -> list[tuple[str, str, Handler]]:
         return await _stats(api, request)
 
     async def update(request: web.Request) -> web.StreamResponse:
-        await api.json_body(request)
-        engine.get(request.match_info["id"])
-        raise errors.NotImplemented("docker update is not supported by dockyardd yet")
+        body = await api.json_body(request) or {}
+        warnings = await api.call(engine.update, request.match_info["id"], body)
+        return jsonr({"Warnings": warnings})
 
     return [
         ("POST", "/containers/create", create),

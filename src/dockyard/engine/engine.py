@@ -690,6 +690,42 @@ class Engine:
             raise Conflict(f"Container {c.id} is not running")
         self._watcher.send("c:" + c.id, {"op": "resize", "height": height, "width": width})
 
+    # -- update ----------------------------------------------------------------------------------
+
+    _UPDATABLE = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems",
+                  "MemoryReservation", "MemorySwap", "PidsLimit", "BlkioWeight")
+
+    def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """`docker update`: resource limits (applied to a running container's cgroups now, kept for
+        its next starts) and the restart policy. Docker's warnings."""
+        c = self.get(ref)
+        if not isinstance(body, dict):
+            raise InvalidArgument("json: cannot unmarshal into Go value of type container.UpdateConfig")
+        changes = {k: body[k] for k in self._UPDATABLE if body.get(k) not in (None, 0, "")}
+        policy = body.get("RestartPolicy") or {}
+        with self._op_lock(c.id):
+            if policy.get("Name"):
+                name = policy["Name"]
+                if name not in ("no", "always", "unless-stopped", "on-failure"):
+                    raise InvalidArgument(f"invalid restart policy '{name}'")
+                if c.host_config.get("AutoRemove") and name != "no":
+                    raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the "
+                                          "container")
+            if changes and c.state.status in ("running", "paused"):
+                from dockyard.oci.runtime_spec import Resources
+
+                try:
+                    self.runtime.update(c.id, Resources.from_json(_oci_resources(changes)))
+                except DockyardError as err:
+                    raise InvalidArgument(f"Cannot update container {c.id}: {err}") from None
+            c.host_config.update(changes)
+            if policy.get("Name"):
+                c.host_config["RestartPolicy"] = {"Name": policy["Name"],
+                                                  "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0)}
+            self._save(c)
+        self.container_event(c, "update")
+        return []
+
     # -- remove ----------------------------------------------------------------------------------
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
@@ -949,6 +985,31 @@ class Engine:
         self.store.close()
         with contextlib.suppress(DockyardError):
             self.images.close()
+
+
+def _oci_resources(changes: dict[str, Any]) -> dict[str, Any]:
+    """Docker's update fields as OCI `linux.resources` (runc's update semantics)."""
+    out: dict[str, Any] = {}
+    memory = {k: changes[d] for k, d in (("limit", "Memory"), ("reservation", "MemoryReservation"),
+                                         ("swap", "MemorySwap")) if d in changes}
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if "CpuShares" in changes:
+        cpu["shares"] = changes["CpuShares"]
+    if "NanoCpus" in changes:
+        cpu["period"] = 100000
+        cpu["quota"] = changes["NanoCpus"] * 100000 // 1_000_000_000
+    for key, docker in (("quota", "CpuQuota"), ("period", "CpuPeriod"), ("cpus", "CpusetCpus"), ("mems", "CpusetMems")):
+        if docker in changes:
+            cpu[key] = changes[docker]
+    if cpu:
+        out["cpu"] = cpu
+    if "PidsLimit" in changes:
+        out["pids"] = {"limit": changes["PidsLimit"]}
+    if "BlkioWeight" in changes:
+        out["blockIO"] = {"weight": changes["BlkioWeight"]}
+    return out
 
 
 def _open_volumes(data_root: Path, users: Callable[[str], list[str]]) -> Any:
