@@ -5,7 +5,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the project and its tests use: the runtime's peers and the base image's sources.
-APT_PACKAGES := python3 python3-venv busybox-static libseccomp2 iproute2 iptables procps \
+APT_PACKAGES := python3 python3-venv busybox-static libseccomp2 iproute2 iptables procps gcc libc6-dev \
                 runc docker.io skopeo docker-registry debootstrap
 
 .PHONY: setup apt venv compile test lint demo bench clean
