@@ -93,7 +93,9 @@ class Runtime:
 
     def _seccomp_cache(self) -> str:
         # Compiled filters, keyed by profile: Docker's profile takes libseccomp ~20 ms to compile.
-        return os.path.join(self.root, ".seccomp-cache")
+        path = os.path.join(self.root, ".seccomp-cache")
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return path
 
     # -- create --------------------------------------------------------------------------------
 

@@ -382,9 +382,9 @@ class _Cache:
 
     def __init__(self, directory: str, spec: Seccomp) -> None:
         import hashlib
-        import json
 
         from dockyard.records import asdict
+        from dockyard.runtime import cjson  # not json: it imports re and enum (~5 ms a container)
 
         rules = asdict(spec)
         for volatile in ("flags", "listener_path", "listener_metadata"):  # not part of the program
@@ -396,7 +396,8 @@ class _Cache:
             "kernel": os.uname().release,
             "machine": os.uname().machine,
         }
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        # Records serialise in field order, so the same profile always gives the same bytes.
+        digest = hashlib.sha256(cjson.dumps(key).encode()).hexdigest()
         self.directory = directory
         self.path = os.path.join(directory, f"{digest}.json")
 
@@ -413,13 +414,14 @@ class _Cache:
     def get(self) -> tuple[bytes, list[str]] | None:
         import base64
         import binascii
-        import json
+
+        from dockyard.runtime import cjson
 
         if not self._trusted():
             return None
         try:
             with open(self.path, "rb") as f:
-                entry = json.load(f)
+                entry = cjson.loads(f.read())
             program = base64.b64decode(entry["program"], validate=True)
             skipped = [str(name) for name in entry["skipped"]]
         except (OSError, ValueError, KeyError, TypeError, binascii.Error):
@@ -431,12 +433,13 @@ class _Cache:
     def put(self, program: bytes, skipped: list[str]) -> None:
         """Write temp, fsync, rename; a failure only costs the next container the compile."""
         import base64
-        import json
         import tempfile
+
+        from dockyard.runtime import cjson
 
         if not self._trusted():
             return
-        data = json.dumps({"skipped": skipped, "program": base64.b64encode(program).decode()}).encode()
+        data = cjson.dumps({"skipped": skipped, "program": base64.b64encode(program).decode()}).encode()
         tmp: str | None = None
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
