@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.dockerd import Dockerd, _unmount_below, import_rootfs, running_dockerd
+from tests.helpers.dockerd import Dockerd, _remove_cgroup_tree, _unmount_below, import_rootfs, running_dockerd
 
 CAPTURE_SCRIPT = """#!/bin/sh
 # Copies the bundle's config.json to {dir}/<id>.json on create, then runs runc.
@@ -216,6 +216,8 @@ def ref_docker(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -
             yield ref
         finally:
             recorder.close()
+    # The dockerd above removed its containers; the --cgroup-parent a spec case named is ours to remove.
+    _remove_cgroup_tree("/dockyard-spec-test")
     shutil.rmtree(base, ignore_errors=True)
 
 
