@@ -472,7 +472,9 @@ def _time_arg(text: str) -> int:
     seconds, dot, fraction = text.partition(".")
     if seconds.lstrip("-").isdigit() and (not dot or fraction.isdigit()):
         return int(seconds) * 1_000_000_000 + (int(fraction.ljust(9, "0")[:9]) if fraction else 0)
-    return int(views.parse_until(text) * 1e9)
+    from dockyard.images.service import parse_until
+
+    return int(parse_until(text) * 1e9)
 
 
 # --- stats -------------------------------------------------------------------------------------

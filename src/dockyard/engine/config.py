@@ -411,7 +411,8 @@ class _GoInt(int):
         return n
 
 
-def _json_kind(value: Any) -> str:
+def go_json_kind(value: Any) -> str:
+    """The JSON kind Go's encoding/json names in its "cannot unmarshal <kind>" errors."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -434,7 +435,7 @@ class _Decoder:
     def fail(self, value: Any, struct: str, path: str, gotype: str, number_text: bool = False) -> None:
         if self.error is not None:
             return
-        what = _json_kind(value)
+        what = go_json_kind(value)
         if number_text:
             what = f"number {getattr(value, 'text', _number_text(value))}"
         where = f"Go struct field {struct}.{path}" if struct else "Go value"
@@ -818,7 +819,7 @@ def parse_create_request(body: bytes | str | Any) -> CreateRequest:
     host = values.pop("host_config", None)
     networking = values.pop("networking_config", None)
     if networking is not None and not isinstance(networking, dict):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_kind(networking)} into Go struct field "
+        raise InvalidArgument(f"json: cannot unmarshal {go_json_kind(networking)} into Go struct field "
                               "ContainerConfigWrapper.NetworkingConfig of type network.NetworkingConfig")
     config = _config_build(values)
     request = CreateRequest(config, host if host is not None else HostConfig(), networking or {}, host is not None)

@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dockyard.engine.config import go_json_kind
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import Seccomp, SeccompArg, SeccompSyscall
 
@@ -77,28 +78,14 @@ def parse_profile(text: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"Decoding seccomp profile failed: {e}") from None
     if not isinstance(value, dict):
-        raise InvalidArgument(f"Decoding seccomp profile failed: json: cannot unmarshal {_go_kind(value)} "
+        raise InvalidArgument(f"Decoding seccomp profile failed: json: cannot unmarshal {go_json_kind(value)} "
                               "into Go value of type seccomp.Seccomp")
     _check_profile(value)
     return value
 
 
-def _go_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def _bad(field: str, value: Any, go_type: str) -> InvalidArgument:
-    return InvalidArgument(f"Decoding seccomp profile failed: json: cannot unmarshal {_go_kind(value)} into Go "
+    return InvalidArgument(f"Decoding seccomp profile failed: json: cannot unmarshal {go_json_kind(value)} into Go "
                            f"struct field {field} of type {go_type}")
 
 
@@ -172,7 +159,7 @@ def _kernel_version(value: Any) -> tuple[int, int] | None:
     shown = json.dumps(value)
     if not isinstance(value, str):
         raise InvalidArgument(f'Decoding seccomp profile failed: invalid kernel version: {shown}, expected "<kernel>.<major>": '
-                              f"json: cannot unmarshal {_go_kind(value)} into Go value of type string")
+                              f"json: cannot unmarshal {go_json_kind(value)} into Go value of type string")
     if value == "":
         return None
     parts = value.split(".", 2)

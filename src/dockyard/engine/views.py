@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.container import Container, parse_rfc3339
 from dockyard.errors import InvalidArgument
+from dockyard.gounits import human_duration
+from dockyard.images.service import parse_until
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
@@ -16,34 +18,6 @@ if TYPE_CHECKING:
 LIST_FILTERS = {"ancestor", "before", "expose", "exited", "health", "id", "is-task", "isolation", "label",
                 "name", "network", "publish", "since", "status", "volume"}
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration, as `docker ps` prints it."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def status_line(c: Container, now: float | None = None) -> str:
@@ -203,23 +177,6 @@ def prune_filters(filters: Mapping[str, list[str]]) -> tuple[float | None, list[
     for value in filters.get("until", []):
         until = parse_until(value)
     return until, list(filters.get("label", []))
-
-
-def parse_until(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value and value[-1] in units:
-        try:
-            return time.time() - float(value[:-1]) * units[value[-1]]
-        except ValueError:
-            pass
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidArgument(f"invalid filter 'until={value}'") from None
 
 
 def list_containers(engine: Engine, *, all: bool = False, limit: int = -1, size: bool = False,

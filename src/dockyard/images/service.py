@@ -260,7 +260,7 @@ class ImageService:
         dangling = _bool_filter(filters, "dangling")
         until = None
         for value in filters.get("until", []):
-            until = _parse_until(value)
+            until = parse_until(value)
         label_filters = filters.get("label", [])
         return self._remover.prune(dangling_only=not all if dangling is None else dangling, until=until,
                                    labels=(lambda labels: _labels_match(label_filters, labels)) if label_filters else None)
@@ -337,7 +337,9 @@ def _ref_matches(pattern: str, ref: Ref) -> bool:
     return fnmatch.fnmatchcase(familiar, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
-def _parse_until(value: str) -> float:
+def parse_until(value: str) -> float:
+    """Docker's `until=` filter value (unix seconds, a duration ago as "10m", or RFC 3339) as unix
+    seconds; for images here and for containers in the engine."""
     import time
 
     try:
