@@ -37,7 +37,7 @@ import time
 from dockyard import errors
 from dockyard.errors import InvalidArgument, SystemCallError, Unavailable
 from dockyard.oci.runtime_spec import Resources
-from dockyard.runtime.cgroups import convert, devices, devices_v1, fs, paths, stats, validate
+from dockyard.runtime.cgroups import convert, devices, devices_v1, fs, paths, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
 from dockyard.runtime.cgroups.v2 import FREEZE_TIMEOUT, V2Manager
@@ -368,6 +368,8 @@ class V1Manager:
         signal_all(self, signum, can_freeze="freezer" in self._paths and fs.exists(self._paths["freezer"]))
 
     def stats(self) -> dict[str, Any]:
+        from dockyard.runtime.cgroups import stats  # only for `events`/`docker stats`, not on start
+
         return stats.v1(self._paths)
 
     def oom_kill_count(self) -> int:

@@ -30,7 +30,7 @@ from dockyard import errors
 from dockyard.errors import Conflict, InvalidArgument, SystemCallError, Unavailable
 from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime import signals
-from dockyard.runtime.cgroups import convert, devices, fs, paths, stats, validate
+from dockyard.runtime.cgroups import convert, devices, fs, paths, validate
 from dockyard.runtime.cgroups.base import Hierarchy, signal_all
 from dockyard.runtime.cgroups.fs import Write
 
@@ -302,6 +302,8 @@ class V2Manager:
         signal_all(self, signum, can_freeze=fs.exists(self._path, "cgroup.freeze"))
 
     def stats(self) -> dict[str, Any]:
+        from dockyard.runtime.cgroups import stats  # only for `events`/`docker stats`, not on start
+
         return stats.v2(self._path)
 
     def oom_kill_count(self) -> int:
