@@ -171,3 +171,13 @@ def test_logs_since_until_and_streams(dockyardd: Dockyardd) -> None:
     assert dockyardd.docker("logs", "--since", last, cid).stdout == b"three\n"
     assert dockyardd.docker("logs", "--until", last, cid).stdout in (b"one\n", b"one\nthree\n")
     dockyardd.docker("rm", cid)
+
+
+def test_a_clean_stop_removes_the_socket_and_pidfile() -> None:
+    from tests.helpers.dockyardd import running_dockyardd
+
+    with running_dockyardd(busybox=False) as d:
+        assert d.socket.exists() and (d.root / "d.pid").exists()
+        d.stop()
+        assert d.proc is not None and d.proc.returncode == 0
+        assert not d.socket.exists() and not (d.root / "d.pid").exists()

@@ -272,8 +272,10 @@ async def serve(settings: dict[str, Any], config_path: str | None, zygote: Any =
     await runner.cleanup()
     await loop.run_in_executor(api.pool, engine.close)
     api.pool.shutdown(wait=False, cancel_futures=True)
-    with contextlib.suppress(OSError):
-        os.unlink(settings["pidfile"])
+    # Our socket files go with us, as Go's unix listeners unlink theirs when dockerd stops.
+    for path in [str(where) for kind, where in listeners if kind == "unix"] + [settings["pidfile"]]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     return 0
 
 
