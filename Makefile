@@ -46,8 +46,10 @@ lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# The CLI's tests run twice: against Debian's dockerd (the reference) and against dockyardd.
 test: setup lint
 	$(BIN)/python -m pytest -W error tests
+	DOCKYARD_TEST_DAEMON=dockyardd $(BIN)/python -m pytest -W error tests/cli
 
 demo: setup
 	$(BIN)/python -m dockyard.demo
