@@ -18,7 +18,7 @@ from dockyard.records import record, replace
 from dockyard.runtime import cgroups, cjson, log, signals
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
-from dockyard.runtime.linux.syscalls import MS_REC as sc_MS_REC
+from dockyard.runtime.linux import syscalls as sc
 from dockyard.runtime.specconv import Config, convert, load_config
 from dockyard.runtime.state import (
     State,
@@ -91,8 +91,10 @@ class Runtime:
     def _dir(self, container_id: str) -> StateDir:
         return StateDir(self.root, container_id)
 
-    def _seccomp_cache(self) -> str:
-        # Compiled filters, keyed by profile: Docker's profile takes libseccomp ~20 ms to compile.
+    def _seccomp_cache(self, spec: Spec) -> str | None:
+        """Where compiled filters are kept (Docker's profile takes libseccomp ~20 ms to compile)."""
+        if spec.linux.seccomp is None:
+            return None
         path = os.path.join(self.root, ".seccomp-cache")
         os.makedirs(path, mode=0o700, exist_ok=True)
         return path
@@ -132,7 +134,7 @@ class Runtime:
         if not config.process.terminal and opts.console_socket:
             raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
         prepared = init_mod.prepare_process(config.process, spec.linux.seccomp, spec.linux.personality,
-                                            self._seccomp_cache())
+                                            self._seccomp_cache(spec))
         statedir.make()
         undo = _Undo(statedir)
         try:
@@ -263,8 +265,6 @@ class Runtime:
                 self.delete(container_id, force=True)
                 raise
             return 0
-        from dockyard.runtime.linux import syscalls as sc
-
         # Become the init's parent once C1 exits, so we can wait for it.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         bundle = os.path.abspath(bundle)
@@ -303,13 +303,12 @@ class Runtime:
         if not process.args:
             raise InvalidArgument("args must not be empty")
         spec = Spec.from_json(state.config)
-        prepared = init_mod.prepare_process(process, spec.linux.seccomp, spec.linux.personality, self._seccomp_cache())
+        prepared = init_mod.prepare_process(process, spec.linux.seccomp, spec.linux.personality,
+                                            self._seccomp_cache(spec))
         kinds = [ns.type for ns in spec.linux.namespaces]
         ns_fds = namespaces.open_namespaces(namespaces.proc_paths(state.pid, kinds))
         manager = cgroups.load_manager(state.cgroup_paths)
         if not opts.detach:
-            from dockyard.runtime.linux import syscalls as sc
-
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         undo = _Undo(None)
         try:
@@ -525,7 +524,7 @@ def _prepare_idmapped_mounts(config: Config) -> None:
             from dockyard.runtime.linux import idmap
 
             source = mount.source if os.path.isabs(mount.source) else os.path.join(config.bundle, mount.source)
-            recursive = "ridmap" in mount.options.extensions or bool(mount.options.flags & sc_MS_REC)
+            recursive = "ridmap" in mount.options.extensions or bool(mount.options.flags & sc.MS_REC)
             mount.detached_fd = idmap.detached_tree(source, mount.uid_mappings, mount.gid_mappings, recursive)
 
 
