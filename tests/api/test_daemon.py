@@ -53,6 +53,15 @@ def test_flag_and_file_conflict_and_unknown_keys(tmp_path: Path) -> None:
     assert s["live_restore"] is False and s["host"] == ["unix:///tmp/x.sock"]
 
 
+def test_default_binding_ip() -> None:
+    """dockerd's --ip (daemon.json "ip"): HostIp "" of published ports."""
+    assert settings()["ip"] == "0.0.0.0"
+    assert settings("--ip", "127.0.0.1")["ip"] == "127.0.0.1"
+    assert settings(config={"ip": "::1"})["ip"] == "::1"
+    with pytest.raises(daemon.UsageError, match=r'^invalid argument "bogus" for "--ip" flag: bogus is not an ip address$'):
+        settings("--ip", "bogus")
+
+
 def test_live_restore_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert settings("--live-restore=false")["live_restore"] is False
     assert settings("--live-restore")["live_restore"] is True

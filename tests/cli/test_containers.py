@@ -5,6 +5,7 @@ events, and docker's errors for containers that do not exist."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 
@@ -21,8 +22,15 @@ def same(daemon: Daemon, *args: str) -> str:
 def running(daemon: Daemon, created: Created) -> str:
     name = created.container("run")
     daemon.ok("run", "-d", "--name", name, "-l", "app=web", "-l", "tier=front", "-e", "FOO=bar",
-              "-p", "127.0.0.1:18080:80", "--expose", "9000-9001", "busybox", "sleep", "300")
+              "-p", f"127.0.0.1:{free_port()}:80", "--expose", "9000-9001", "busybox", "sleep", "300")
     return name
+
+
+def free_port() -> int:
+    """A loopback port nobody holds: dockyardd really binds what is published."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def test_ps_tables_and_formats(daemon: Daemon, created: Created, running: str) -> None:

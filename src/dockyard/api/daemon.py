@@ -3,7 +3,7 @@
     dockyardd [-H unix:///run/dockyard.sock] [-H tcp://127.0.0.1:2375] [--data-root /var/lib/dockyard]
               [--exec-root /run/dockyard] [--pidfile /run/dockyard.pid] [--config-file daemon.json]
               [--tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem] [--log-level info]
-              [--live-restore=true|false] [--insecure-tcp]
+              [--live-restore=true|false] [--insecure-tcp] [--ip 0.0.0.0]
 
 TCP without TLS is refused unless the address is a loopback one or `--insecure-tcp` is given:
 whoever reaches the socket is root on the host. SIGHUP re-reads the config file (log-level, debug,
@@ -68,13 +68,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--insecure-tcp", action="store_true", default=False)
     p.add_argument("--cgroup-parent", default=None)
     p.add_argument("-G", "--group", default=None)
+    p.add_argument("--ip", default=None, help="Default IP when binding container ports (default 0.0.0.0)")
     return p.parse_args(argv)
 
 
 _CONFIG_KEYS = {"hosts": "host", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
                 "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
                 "tlskey": "tlskey", "log-level": "log_level", "debug": "debug", "live-restore": "live_restore",
-                "cgroup-parent": "cgroup_parent", "group": "group"}
+                "cgroup-parent": "cgroup_parent", "group": "group", "ip": "ip"}
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -121,6 +122,12 @@ def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
     settings["log_level"] = settings["log_level"] or ("debug" if settings["debug"] else "info")
     settings["cgroup_parent"] = settings["cgroup_parent"] or "/dockyard"
     settings["insecure_tcp"] = args.insecure_tcp
+    from dockyard.network.ports import valid_default_ip
+
+    try:
+        settings["ip"] = valid_default_ip(str(settings["ip"] or "0.0.0.0"))
+    except ValueError as err:
+        raise UsageError(f'invalid argument "{settings["ip"]}" for "--ip" flag: {err}') from None
     return settings
 
 
@@ -219,6 +226,7 @@ MONITOR_MODULES = (
     "dockyard.runtime.cgroups.warmup", "dockyard.runtime.cgroups.v1", "dockyard.runtime.cgroups.v2",
     "dockyard.runtime.cgroups.fs", "dockyard.runtime.cgroups.host", "dockyard.runtime.cgroups.devices_v1",
     "dockyard.runtime.cgroups.convert", "dockyard.runtime.cgroups.devices", "dockyard.runtime.cgroups.validate",
+    "dockyard.network.ports", "dockyard.network.proxy",
 )
 
 
@@ -232,7 +240,7 @@ async def serve(settings: dict[str, Any], config_path: str | None, zygote: Any =
     _warm_up()
     bus = _event_bus()
     engine = Engine(settings["data_root"], settings["exec_root"], cgroup_parent=settings["cgroup_parent"],
-                    live_restore=settings["live_restore"], restore=False, zygote=zygote,
+                    live_restore=settings["live_restore"], restore=False, zygote=zygote, default_bind_ip=settings["ip"],
                     publish=(lambda t, a, i, attrs: bus.publish(t, a, i, attrs)) if bus is not None else None)
     api = Api(engine, debug=settings["log_level"] == "debug")
     api.bus = bus

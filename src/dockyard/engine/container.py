@@ -109,6 +109,7 @@ class Container:
     mounts: list[dict[str, Any]] = field(default_factory=list)  # inspect's Mounts entries
     mount_plan: list[dict[str, Any]] = field(default_factory=list)  # volumes.MountPoint.to_dict(), made at start
     network: dict[str, Any] = field(default_factory=dict)
+    ports: dict[str, Any] = field(default_factory=dict)  # NetworkSettings.Ports while it runs ({} when not)
     # runtime bookkeeping, not part of Docker's shape
     monitor_pid: int = 0
     rootfs_mounted: bool = False
@@ -127,7 +128,7 @@ class Container:
                 "path": self.path, "args": self.args, "snapshot_key": self.snapshot_key,
                 "state": self.state.to_record(), "restart_count": self.restart_count,
                 "manually_stopped": self.manually_stopped, "has_been_started": self.has_been_started,
-                "mounts": self.mounts, "mount_plan": self.mount_plan, "network": self.network, "monitor_pid": self.monitor_pid,
+                "mounts": self.mounts, "mount_plan": self.mount_plan, "network": self.network, "ports": self.ports, "monitor_pid": self.monitor_pid,
                 "rootfs_mounted": self.rootfs_mounted}
 
     @classmethod
@@ -139,7 +140,7 @@ class Container:
                    restart_count=int(doc.get("restart_count", 0)), manually_stopped=bool(doc.get("manually_stopped")),
                    has_been_started=bool(doc.get("has_been_started")), mounts=list(doc.get("mounts") or []),
                    mount_plan=list(doc.get("mount_plan") or []),
-                   network=dict(doc.get("network") or {}), monitor_pid=int(doc.get("monitor_pid", 0)),
+                   network=dict(doc.get("network") or {}), ports=dict(doc.get("ports") or {}), monitor_pid=int(doc.get("monitor_pid", 0)),
                    rootfs_mounted=bool(doc.get("rootfs_mounted")))
 
 

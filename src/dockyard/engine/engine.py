@@ -105,7 +105,8 @@ class AttachRequest:
 class Engine:
     def __init__(self, data_root: Path | str, exec_root: Path | str, *, cgroup_parent: str = "/dockyard",
                  live_restore: bool = True, restore: bool = True,
-                 publish: Callable[..., Any] | None = None, zygote: Zygote | None = None) -> None:
+                 publish: Callable[..., Any] | None = None, zygote: Zygote | None = None,
+                 default_bind_ip: str = "0.0.0.0") -> None:
         from dockyard.images import ImageService
         from dockyard.runtime.container import Runtime
 
@@ -114,6 +115,7 @@ class Engine:
         self.cgroup_parent = cgroup_parent
         self.live_restore = live_restore
         self.zygote = zygote  # forks the monitors when there is one (zygote.py)
+        self.default_bind_ip = default_bind_ip  # published ports' HostIp "" (dockerd's --ip)
         for path in (self.data_root / "containers", self.exec_root / "containers"):
             path.mkdir(parents=True, exist_ok=True)
         self.images = ImageService(self.data_root, in_use=self._image_users)
@@ -135,6 +137,7 @@ class Engine:
         self._restart_timeouts: dict[str, float] = {}
         self._monitor_pids: dict[str, int] = {}  # monitors forked by this daemon (ours to reap)
         self._stop_requested: set[str] = set()  # stopped by hand since their last start: no policy restart
+        self._port_reservations: dict[str, set[tuple[str, str, int]]] = {}  # host ports of starts in flight
         self._closed = False
         # Work that need not delay a reply (cgroups made ahead, --rm removals): threads kept warm,
         # since starting one costs ~2 ms while the GIL is busy.
@@ -327,9 +330,17 @@ class Engine:
             pending = self._pending_attach.pop(c.id, [])
             self._stop_requested.discard(c.id)
         try:
+            port_requests = self._reserve_ports(c)
+        except BaseException:
+            for _, fut in pending:
+                _resolve(fut, None)
+            raise
+        try:
             cfg = prepare.bundle(self, c, bundle)
+            cfg.ports = port_requests
             spawned = mon.spawn(cfg, [req.to_json() for req, _ in pending], self.zygote)
         except BaseException as err:
+            self._release_ports(c.id)
             self._unmount(c)
             for _, fut in pending:
                 _resolve(fut, None)
@@ -347,13 +358,19 @@ class Engine:
         if reply is None or reply.get("event") != "started":
             spawned.control.close()
             _reap(spawned.pid, block=True)
+            self._release_ports(c.id)
             self._unmount(c)
             message = "monitor exited before starting the container" if reply is None else str(reply.get("message"))
+            if reply is not None and reply.get("kind") == "ports":
+                raise self._ports_failed(c, f"Error starting userland proxy: {message}")
             raise self._start_failed(c, message)
         with self._lock:
             live = self._live[c.id] = _Live()
             c.state = State(status="running", pid=int(reply["pid"]), started_at=str(reply["started_at"]),
                             health=c.state.health)
+            if port_requests or c.config.get("ExposedPorts"):
+                c.ports = self._network_ports(c, reply.get("ports") or [])
+            self._port_reservations.pop(c.id, None)
             c.monitor_pid = spawned.pid
             self._monitor_pids[c.id] = spawned.pid
             c.has_been_started = True
@@ -361,6 +378,70 @@ class Engine:
         self._watcher.add(spawned.control, "c:" + c.id, bytes(buf))
         self.container_event(c, "start")
         self._start_health(c, live)
+
+    # -- published ports (network/ports.py; the relay is the monitor's, see monitor._start_proxy) --
+
+    def _reserve_ports(self, c: Container) -> list[dict[str, Any]]:
+        """The port bindings to make at this start (as the monitor takes them), after dockerd's port
+        allocator check against the ports other containers hold; the explicit ones are reserved
+        until the start is over. Nothing to do, and nothing imported, for a container with no
+        exposed port (`docker run --rm busybox true`)."""
+        exposed = c.config.get("ExposedPorts")
+        if not exposed:
+            return []
+        from dockyard.network import ports
+
+        if not ports.publishes(c.host_config):
+            return []
+        requests = ports.plan(exposed, c.host_config.get("PortBindings"), bool(c.host_config.get("PublishAllPorts")),
+                              self.default_bind_ip)
+        if not requests:
+            return []
+        with self._lock:
+            taken: set[tuple[str, str, int]] = set()
+            for other in self.containers.values():
+                if other.id != c.id and other.state.status in ("running", "paused"):
+                    taken |= ports.allocated(other.ports)
+            for cid, reserved in self._port_reservations.items():
+                if cid != c.id:
+                    taken |= reserved
+            try:
+                ports.check_allocated(requests, taken)
+            except ports.BindFailed as err:
+                conflict = str(err)
+            else:
+                conflict = ""
+                self._port_reservations[c.id] = {(r.proto, ip, r.host_port) for r in requests
+                                                 if r.host_port and r.host_port == r.host_port_end for ip in r.host_ips}
+        if conflict:
+            raise self._ports_failed(c, conflict)
+        return [r.to_json() for r in requests]
+
+    def _release_ports(self, cid: str) -> None:
+        with self._lock:
+            self._port_reservations.pop(cid, None)
+
+    def _network_ports(self, c: Container, bound: list[dict[str, Any]]) -> dict[str, Any]:
+        """NetworkSettings.Ports of a running container: exposed ports (null) and the bound ones, for
+        the network modes that publish (with `none` and `host` dockerd shows {})."""
+        from dockyard.network import ports
+
+        if not ports.publishes(c.host_config):
+            return {}
+        return ports.network_ports(c.config.get("ExposedPorts"), bound)
+
+    def _ports_failed(self, c: Container, detail: str) -> StartFailed:
+        """dockerd's words for a port it could not publish (libnetwork's sbJoin wraps the driver's
+        error with the endpoint's name and id; here a fresh id, there being no endpoint). The
+        container is left as a failed start leaves it: Error set, ExitCode 128 unless it had one,
+        no process, no event."""
+        text = (f"driver failed programming external connectivity on endpoint {c.name.lstrip('/')} "
+                f"({secrets.token_hex(32)}): {detail}")
+        c.state = State(status="exited" if c.has_been_started else "created", exit_code=c.state.exit_code or 128,
+                        error=text, started_at=c.state.started_at, finished_at=c.state.finished_at, health=None)
+        c.ports = {}
+        self._save(c)
+        return StartFailed(text, 128, False)
 
     def _start_failed(self, c: Container, message: str) -> StartFailed:
         text = f"failed to create task for container: OCI runtime create failed: {message}: unknown"
@@ -461,6 +542,7 @@ class Engine:
                             error=record.error, oom_killed=record.oom_killed, started_at=c.state.started_at,
                             finished_at=finished_at, health=_health_on_exit(c.state.health))
             c.monitor_pid = 0
+            c.ports = {}  # released by the monitor before it reported the exit (dockerd: releaseNetwork)
         self._save(c)
         if record.oom_killed:
             self.container_event(c, "oom")
@@ -787,6 +869,7 @@ class Engine:
                         self.volumes.remove(m["Name"])
         self._notify(c, "next-exit")
         self._notify(c, "not-running")
+        c.state.error = ""  # moby's SetRemoved clears it: `docker run --rm` reports a failed start once
         self._notify(c, "removed")
         self._remove_files(c.id, c.snapshot_key, c)
 

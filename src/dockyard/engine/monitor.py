@@ -8,15 +8,19 @@ from a warm process. So the daemon forks (no new interpreter) and the child beco
     bind+listen monitor.sock
     connect pending attaches (backlog)
     fork ------------------------------>  setsid, subreaper
+                                          bind the published ports (a port in use: error, stop)
                                           pipes/pty -> fds 0,1,2
                                           Runtime.create ---------------->  init waits on exec.fifo
                                           accept the waiting attaches
                                           Runtime.start ----------------->  execve
-    <- {"event": "started", "pid": N} --  (control socketpair)
+                                          fork the port proxy (network/proxy.py): it joins the
+                                          container's network namespace and relays the ports
+    <- {"event": "started", "pid": N} --  (control socketpair; "ports": what was bound)
                                           loop: output -> json-file log + attach clients,
                                                 attach input -> stdin, resize, watch requests
-                                          pidfd readable: waitpid, drain output, oom count,
-                                          Runtime.delete, exit.json (atomic)
+                                          pidfd readable: waitpid, kill+reap the proxy (ports
+                                          free), drain output, oom count, Runtime.delete,
+                                          exit.json (atomic)
     <- {"event": "exit", ...} ----------  close everything, exit
 
 Every file a monitor owns lives in its state directory (`<exec-root>/containers/<id>/` for a
@@ -87,6 +91,7 @@ class MonitorConfig:
     console_size: tuple[int, int] = (0, 0)  # (height, width)
     log_path: str = ""  # json-file log; "" for none (execs)
     log_options: dict[str, str] = field(default_factory=dict)
+    ports: list[dict[str, Any]] = field(default_factory=list)  # network.ports.Request.to_json(): to publish
 
     @property
     def socket_path(self) -> str:
@@ -97,7 +102,7 @@ class MonitorConfig:
                 "bundle": self.bundle, "process": self.process, "exec_id": self.exec_id, "tty": self.tty,
                 "open_stdin": self.open_stdin, "stdin_once": self.stdin_once,
                 "console_size": list(self.console_size), "log_path": self.log_path,
-                "log_options": self.log_options}
+                "log_options": self.log_options, "ports": self.ports}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> MonitorConfig:
@@ -107,7 +112,7 @@ class MonitorConfig:
                    exec_id=str(doc.get("exec_id", "")), tty=bool(doc.get("tty")),
                    open_stdin=bool(doc.get("open_stdin")), stdin_once=bool(doc.get("stdin_once")),
                    console_size=(int(size[0]), int(size[1])), log_path=str(doc.get("log_path", "")),
-                   log_options=dict(doc.get("log_options") or {}))
+                   log_options=dict(doc.get("log_options") or {}), ports=list(doc.get("ports") or []))
 
 
 @dataclass
@@ -322,6 +327,7 @@ class Monitor:
         self.log: Any = None
         self.exited: ExitRecord | None = None
         self.cgroup_paths: dict[str, str] = {}
+        self.proxy_pid = 0  # the port proxy (network/proxy.py), when ports are published
 
     # -- start --------------------------------------------------------------------------------
 
@@ -330,6 +336,18 @@ class Monitor:
 
         cfg = self.cfg
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)  # the container's process becomes our child
+        bound: list[Any] = []
+        if cfg.ports:
+            # Published ports are bound before anything else is made: a port in use fails the start
+            # with nothing created and no container process ever run.
+            from dockyard.network import ports
+
+            try:
+                bound = ports.bind_all([ports.Request.from_json(r) for r in cfg.ports])
+            except ports.BindFailed as err:
+                self._send(self.control, {"event": "error", "message": str(err), "kind": "ports"})
+                self._flush_blocking(self.control)
+                return
         if cfg.log_path:
             self.log = _open_log(cfg)
         console_ours = console_theirs = None
@@ -359,6 +377,8 @@ class Monitor:
                 os.dup2(devnull, fd)
             os.close(devnull)
         if "error" in result:
+            for b in bound:
+                b.sock.close()
             self._send(self.control, {"event": "error", "message": result["error"], "kind": result.get("kind", "")})
             self._flush_blocking(self.control)
             return
@@ -376,11 +396,39 @@ class Monitor:
             if cfg.open_stdin:
                 self.stdin_fd = self.master
         self.started_at = now_rfc3339()
+        started: dict[str, Any] = {"event": "started", "pid": self.pid, "started_at": self.started_at}
+        if bound:
+            self._start_proxy(bound)
+            started["ports"] = [b.to_json() for b in bound]
         pidfd = os.pidfd_open(self.pid)
-        self._send(self.control, {"event": "started", "pid": self.pid, "started_at": self.started_at})
+        self._send(self.control, started)
         # A container's cgroup is new at each start (made at create, removed at exit): its OOM kill
         # count starts at 0.
         self._loop(pidfd, 0)
+
+    def _start_proxy(self, bound: list[Any]) -> None:
+        """The published ports' relay: a fork of this monitor that joins the container's network
+        namespace (network/proxy.py). A process of its own rather than part of this loop, so
+        traffic and log output do not wait for each other and a monitor without ports stays as
+        small as it was; it holds the only copies of the host sockets, dies with this monitor
+        (PR_SET_PDEATHSIG) and is killed when the container exits (`_stop_proxy`)."""
+        from dockyard.network import proxy
+
+        try:
+            self.proxy_pid = proxy.spawn(self.pid, bound)
+        finally:
+            for b in bound:
+                b.sock.close()
+
+    def _stop_proxy(self) -> None:
+        """Kill and reap the proxy: once this returns, the host ports are free again (a process's
+        sockets are closed before it becomes a zombie)."""
+        if self.proxy_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proxy_pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.proxy_pid, 0)
+            self.proxy_pid = 0
 
     def _launch(self, console: socket.socket | None) -> dict[str, Any]:
         """Create and start the container (or the exec) from a fork of this monitor, which reports
@@ -753,6 +801,7 @@ class Monitor:
         except ChildProcessError:
             status = 255 << 8
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        self._stop_proxy()  # the ports are released before the exit is reported
         oom = self._oom_count() > oom_before
         self.exited = ExitRecord(exit_code=code, oom_killed=oom, started_at=self.started_at,
                                  finished_at=now_rfc3339(), pid=self.pid)

@@ -109,12 +109,33 @@ def _network_settings(c: Container) -> dict[str, Any]:
     mode = c.host_config.get("NetworkMode") or "default"
     return {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+        "LinkLocalIPv6PrefixLen": 0, "Ports": dict(c.ports), "SandboxKey": "", "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
         "Networks": {mode: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
                             "MacAddress": ""}} if mode in ("none", "host") else {},
     }
+
+
+def list_ports(ports: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The list's `Ports` from NetworkSettings.Ports (moby container/view.go): an exposed port alone
+    as {PrivatePort, Type}, each binding as {IP, PrivatePort, PublicPort, Type}."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in ports.items():
+        number, _, proto = key.partition("/")
+        if not number.isdigit():
+            continue
+        if not bindings:
+            out.append({"PrivatePort": int(number), "Type": proto or "tcp"})
+            continue
+        for b in bindings:
+            entry: dict[str, Any] = {"PrivatePort": int(number), "Type": proto or "tcp"}
+            if b.get("HostIp"):
+                entry["IP"] = b["HostIp"]
+            if str(b.get("HostPort", "")).isdigit() and int(b["HostPort"]):
+                entry["PublicPort"] = int(b["HostPort"])
+            out.append(dict(sorted(entry.items())))
+    return out
 
 
 def summary(engine: Engine, c: Container, size: bool = False) -> dict[str, Any]:
@@ -125,7 +146,7 @@ def summary(engine: Engine, c: Container, size: bool = False) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": _command(c),
         "Created": int(parse_rfc3339(c.created)),
-        "Ports": [],
+        "Ports": list_ports(c.ports),
         "Labels": c.config.get("Labels") or {},
         "State": c.state.status,
         "Status": status_line(c),
