@@ -150,6 +150,20 @@ def test_published_tcp_port_serves_and_is_shown_as_docker_shows_it(d: Dockyardd,
     assert api["Ports"] == f"9000-9001/tcp, 127.0.0.1:{port}->80/tcp"
 
 
+def test_ps_publish_and_expose_filters(d: Dockyardd, names: Callable[[str], str]) -> None:
+    """`publish` matches the container ports with a binding, `expose` every exposed one, of running
+    containers (dockerd 20.10 looks at NetworkSettings.Ports)."""
+    running, created = names("filtered"), names("filtered")
+    ok(d, "run", "-d", "--name", running, "-p", f"127.0.0.1:{free_port()}:80", "--expose", "90-92", "busybox",
+       "sleep", "300")
+    ok(d, "create", "--name", created, "-p", f"127.0.0.1:{free_port()}:80", "--expose", "90-92", "busybox")
+    for value, matches in (("publish=80", True), ("publish=80/tcp", True), ("publish=1-100", True),
+                           ("publish=80/udp", False), ("publish=90", False), ("expose=91", True),
+                           ("expose=80", True), ("expose=93-95/tcp", False)):
+        shown = both(d, "ps", "-a", "--filter", "name=filtered-", "--filter", value, "--format", "{{.Names}}")
+        assert shown == (f"{running}\n" if matches else ""), value
+
+
 def test_ephemeral_host_port(d: Dockyardd, names: Callable[[str], str]) -> None:
     web = names("eph")
     ok(d, "run", "-d", "--name", web, "--hostname", "eph", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HTTPD)

@@ -46,6 +46,22 @@ def test_ps_tables_and_formats(daemon: Daemon, created: Created, running: str) -
         same(daemon, *args)
 
 
+@pytest.mark.parametrize("value", ["publish=a:b", "publish=abc", "publish=90-80", "publish=70000", "publish=-80",
+                                   "expose=/udp", "publish=", "expose=8000-"])
+def test_ps_port_filter_errors(daemon: Daemon, value: str) -> None:
+    result = assert_same(daemon, "ps", "-a", "--filter", value)
+    assert result.returncode == 1 and result.stderr.startswith(b"Error response from daemon: ")
+
+
+def test_ps_port_filters_skip_containers_that_do_not_run(daemon: Daemon, created: Created) -> None:
+    """dockerd 20.10 filters on NetworkSettings.Ports, which is empty unless the container runs."""
+    name = created.container("ports")
+    daemon.ok("create", "--name", name, "-p", f"127.0.0.1:{free_port()}:80/udp", "--expose", "90", "busybox")
+    for value in ("publish=80/udp", "expose=90", "expose=80/udp", "publish=1-100/udp"):
+        assert same(daemon, "ps", "-a", "--filter", f"name={name}", "--filter", value, "-q") == ""
+    assert same(daemon, "ps", "-a", "--filter", f"name={name}", "-q") != ""
+
+
 def test_inspect_matches_docker(daemon: Daemon, running: str) -> None:
     for args in (["inspect", running], ["container", "inspect", running], ["inspect", "--format", "json", running],
                  ["inspect", "-f", "{{.State.Status}} {{.Config.Cmd}} {{.Config.Entrypoint}} {{json .Config.Labels}} "

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.container import Container, parse_rfc3339
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.gounits import human_duration
 from dockyard.images.service import parse_until
 
@@ -225,6 +225,8 @@ def list_containers(engine: Engine, *, all: bool = False, limit: int = -1, size:
         all = True
     if before is not None or since is not None:
         all = True
+    publish = _port_filter("publish", filters.get("publish", []))
+    expose = _port_filter("expose", filters.get("expose", []))
     ancestors: set[str] = set()
     for value in filters.get("ancestor", []):
         try:
@@ -256,10 +258,54 @@ def list_containers(engine: Engine, *, all: bool = False, limit: int = -1, size:
             health = (c.state.health or {}).get("Status", "none")
             if health not in filters["health"]:
                 continue
+        if publish and not any(c.ports.get(p) for p in publish):
+            continue
+        if expose and not any(p in c.ports for p in expose):
+            continue
         out.append(summary(engine, c, size))
         if 0 < limit <= len(out):
             break
     return out
+
+
+def _port_filter(key: str, values: Sequence[str]) -> set[str]:
+    """moby's portOp: `80`, `80/udp`, `8000-8080/tcp` as the "80/tcp" keys they name. The filters
+    then look at NetworkSettings.Ports as dockerd 20.10 does: `publish` at its ports with a binding,
+    `expose` at all of them (so a container that is not running matches neither)."""
+    out: set[str] = set()
+    for value in values:
+        if ":" in value:
+            raise DockyardError(f"filter for '{key}' should not contain ':': {value}")
+        parts = value.split("/")
+        port, proto = parts[0], (parts[1] if len(parts) > 1 and parts[1] else "tcp")
+        try:
+            start, end = _port_range(port)
+        except ValueError as err:
+            raise DockyardError(f"error while looking up for {key} {value}: {err}") from None
+        out.update(f"{n}/{proto}" for n in range(start, end + 1))
+    return out
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    """nat.ParsePortRange, with Go's strconv.ParseUint errors."""
+    if text == "":
+        raise ValueError("Empty string specified for ports.")
+    if "-" not in text:
+        n = _parse_uint16(text)
+        return n, n
+    first, second = text.split("-")[:2]
+    start, end = _parse_uint16(first), _parse_uint16(second)
+    if end < start:
+        raise ValueError(f"Invalid range specified for the Port: {text}")
+    return start, end
+
+
+def _parse_uint16(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if int(text) > 65535:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
 
 
 def _name_matches(pattern: str, name: str) -> bool:
