@@ -416,6 +416,8 @@ class Monitor:
 
         try:
             self.proxy_pid = proxy.spawn(self.pid, bound)
+        except OSError as err:  # no fork (pids, memory): the container runs on, its ports refuse
+            _log(self.cfg, f"port proxy not started: {_message(err)}")
         finally:
             for b in bound:
                 b.sock.close()
@@ -861,6 +863,12 @@ class Monitor:
             del self.out_fds[fd]
             if fd != self.master:
                 os.close(fd)
+
+
+def _log(cfg: MonitorConfig, text: str) -> None:
+    """A line in the monitor's own log (its state directory's monitor.log)."""
+    with contextlib.suppress(OSError), open(os.path.join(cfg.state_dir, MONITOR_LOG), "a") as f:
+        f.write(f"{now_rfc3339()} {text}\n")
 
 
 def _message(err: BaseException) -> str:

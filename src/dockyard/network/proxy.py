@@ -70,6 +70,7 @@ def _child(parent: int, container_pid: int, bound: list[Bound]) -> NoReturn:  # 
         _close_fds_except(keep | {0, 1, 2})
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
             f.write("dockyard-proxy")
+        _raise_nofile()
         fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             sc.setns(fd, sc.CLONE_NEWNET, "network")
@@ -79,6 +80,16 @@ def _child(parent: int, container_pid: int, bound: list[Bound]) -> NoReturn:  # 
     except BaseException:
         code = 1
     os._exit(code)
+
+
+def _raise_nofile() -> None:
+    """Two descriptors per TCP connection: the soft limit goes up to the hard one, as Go programs
+    (docker-proxy) do it at start. Only here: the container's limits come from its spec."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _close_fds_except(keep: set[int]) -> None:
@@ -95,7 +106,8 @@ def _close_fds_except(keep: set[int]) -> None:
 class _Pair:
     """One proxied TCP connection: the host side (`client`) and the container side (`upstream`)."""
 
-    __slots__ = ("client", "client_eof", "closed", "connecting", "to_client", "to_upstream", "up_eof", "upstream")
+    __slots__ = ("client", "client_eof", "client_shut", "closed", "connecting", "to_client", "to_upstream", "up_eof",
+                 "up_shut", "upstream")
 
     def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
         self.client = client
@@ -104,6 +116,7 @@ class _Pair:
         self.to_upstream = bytearray()
         self.client_eof = False  # the client sent EOF (passed on once to_upstream is empty)
         self.up_eof = False
+        self.up_shut = self.client_shut = False  # our write side of that socket is shut
         self.connecting = True
         self.closed = False
 
@@ -223,11 +236,14 @@ class Proxy:
     def _update(self, pair: _Pair) -> None:
         """Interest for both sockets from the buffers and EOFs; pass an EOF on once its direction is
         flushed; close the pair when both directions are done."""
-        for eof, buf, target in ((pair.client_eof, pair.to_upstream, pair.upstream),
-                                 (pair.up_eof, pair.to_client, pair.client)):
-            if eof and not buf:
-                with contextlib.suppress(OSError):
-                    target.shutdown(socket.SHUT_WR)
+        if pair.client_eof and not pair.to_upstream and not pair.up_shut:
+            pair.up_shut = True
+            with contextlib.suppress(OSError):
+                pair.upstream.shutdown(socket.SHUT_WR)
+        if pair.up_eof and not pair.to_client and not pair.client_shut:
+            pair.client_shut = True
+            with contextlib.suppress(OSError):
+                pair.client.shutdown(socket.SHUT_WR)
         if pair.client_eof and pair.up_eof and not pair.to_client and not pair.to_upstream:
             self._close(pair)
             return
