@@ -369,3 +369,22 @@ def test_ports_survive_a_daemon_crash() -> None:
         assert get(port) == "hello from crash\n"
         ok(d, "stop", "-t", "1", "web")
         assert is_free(port)
+
+
+def test_docker_sdk_ports(d: Dockyardd) -> None:
+    """The Docker SDK for Python: `ports=` at run, `container.ports` after."""
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=d.host, version="auto")
+    port = free_port()
+    container = None
+    try:
+        container = client.containers.run("busybox", ["sh", "-c", HTTPD], detach=True, hostname="sdk",
+                                          ports={"80/tcp": ("127.0.0.1", port), "53/udp": None})
+        container.reload()
+        assert container.ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        assert container.ports["53/udp"][0]["HostIp"] == "127.0.0.1"  # an ephemeral port on the daemon's --ip
+        assert get(port) == "hello from sdk\n"
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        client.close()
