@@ -120,6 +120,9 @@ def _compare(ours: dict[str, Any], theirs: dict[str, Any], where: str) -> list[s
         if key in SKIP:
             continue
         a, b = ours.get(key), theirs.get(key)
+        if key == "Env" and isinstance(a, list) and isinstance(b, list):
+            # docker 28 sends the -e entries in an order that changes between runs (a Go map).
+            a, b = sorted(a), sorted(b)
         if isinstance(a, dict) and isinstance(b, dict) and key == "HostConfig":
             problems += _compare(a, b, f"{where}.{key}")
         elif a != b and not (_zero(a) and _zero(b)):
