@@ -140,18 +140,12 @@ class Connection:
 
     def shutdown_write(self) -> None:
         """End what we send (stdin's EOF) but keep reading. On TLS that is a close_notify alert,
-        as Go's tls.Conn.CloseWrite sends: one non-blocking SSL_shutdown, reads continue."""
+        as Go's tls.Conn.CloseWrite sends (see tlsconn.py for why that needs care)."""
         try:
-            if hasattr(self.sock, "unwrap"):
-                self.sock.setblocking(False)
-                try:
-                    self.sock.unwrap()
-                except OSError:  # SSLWantReadError: our alert is out, the peer's is still to come
-                    pass
-                finally:
-                    self.sock.setblocking(True)
-                return
-            self.sock.shutdown(_socket.SHUT_WR)
+            if hasattr(self.sock, "close_write"):
+                self.sock.close_write()
+            else:
+                self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
@@ -351,7 +345,9 @@ class Client:
         try:
             if tls.cert and tls.key:
                 ctx.load_cert_chain(tls.cert, tls.key)
-            return ctx.wrap_socket(sock, server_hostname=self._addr[0])
+            from dockyard.cli.tlsconn import TLSSocket
+
+            return TLSSocket(sock, ctx, server_hostname=self._addr[0])
         except (ssl.SSLError, OSError) as e:
             sock.close()
             raise CLIError(f"error during connect: {e}") from None
