@@ -7,6 +7,7 @@ left under the directory (see shared/notes/runc-interface.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,6 +58,8 @@ def running_dockerd(base: Path, runtimes: dict[str, str] | None = None, extra: d
         config["runtimes"] = {name: {"path": path} for name, path in runtimes.items()}
     (base / "daemon.json").write_text(json.dumps(config))
     daemon = Dockerd(base, base / "docker.sock", cgroup_parent)
+    # dockerd makes /run/docker/plugins whatever its exec root; take it away again if it was not there.
+    run_docker_existed = os.path.exists("/run/docker")
     log = open(base / "dockerd.log", "wb")
     proc = subprocess.Popen(
         ["dockerd", "--config-file", str(base / "daemon.json"), "--host", daemon.host,
@@ -87,6 +90,10 @@ def running_dockerd(base: Path, runtimes: dict[str, str] | None = None, extra: d
             _unmount_below(base)
             _remove_cgroup_tree(cgroup_parent)
             shutil.rmtree(base, ignore_errors=True)
+            if not run_docker_existed:
+                for empty in ("/run/docker/plugins", "/run/docker"):
+                    with contextlib.suppress(OSError):  # still in use by another test's dockerd
+                        os.rmdir(empty)
 
 
 def _remove_cgroup_tree(parent: str) -> None:
