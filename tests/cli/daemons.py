@@ -18,10 +18,8 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,37 +99,12 @@ def assert_same(daemon: Daemon, *args: str, input: bytes | None = None,
 
 @contextlib.contextmanager
 def _dockyardd(base: Path) -> Iterator[Daemon]:
-    import importlib.util
+    # tests/helpers/dockyardd.py's daemon: its own roots and cgroup parent, and a teardown that
+    # takes away monitors, mounts and cgroups whatever the tests left.
+    from tests.helpers.dockyardd import running_dockyardd
 
-    import pytest
-    if importlib.util.find_spec("dockyard.api.daemon") is None:
-        pytest.skip("dockyardd (dockyard.api.daemon) is not written yet")
-    socket = base / "dockyard.sock"
-    log = open(base / "dockyardd.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dockyard.api.daemon", "-H", f"unix://{socket}", "--data-root", str(base / "data"),
-         "--exec-root", str(base / "exec"), "--pidfile", str(base / "dockyardd.pid")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    daemon = Daemon("dockyardd", f"unix://{socket}", base)
-    try:
-        deadline = time.monotonic() + 30
-        while daemon.dockyard("version", timeout=10).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dockyardd did not start; see {base / 'dockyardd.log'}")
-            time.sleep(0.1)
-        yield daemon
-    finally:
-        with contextlib.suppress(Exception):
-            ids = daemon.docker("ps", "-aq", timeout=30).stdout.split()
-            if ids:
-                daemon.docker("rm", "-f", *(i.decode() for i in ids), timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with running_dockyardd(busybox=False) as daemon:
+        yield Daemon("dockyardd", daemon.host, base)
 
 
 @contextlib.contextmanager
