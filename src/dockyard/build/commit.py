@@ -29,6 +29,7 @@ from dockyard.oci.image_spec import (
     ImageConfig,
     RootFS,
     Timestamp,
+    merge_config,
 )
 
 __all__ = ["Layer", "StepCommit", "commit_step", "copy_config", "merge_container_config"]
@@ -108,45 +109,4 @@ def merge_container_config(user: ContainerConfig, image: ContainerConfig | None)
     """What dockerd's container create does to a build step's config (daemon/commit.go `merge`):
     fields the step's config leaves empty are filled from its image's config, in place of a
     copy. Recorded as `container_config` for steps that make a container."""
-    out = copy_config(user)
-    if image is None:
-        return out
-    img = copy_config(image)
-    if not out.user:
-        out.user = img.user
-    if not out.exposed_ports:
-        out.exposed_ports = img.exposed_ports
-    elif img.exposed_ports:
-        out.exposed_ports = sorted(set(out.exposed_ports) | set(img.exposed_ports))
-    if not out.env:
-        out.env = img.env
-    else:
-        keys = {e.split("=", 1)[0] for e in out.env}
-        out.env = [*out.env, *(e for e in img.env or [] if e.split("=", 1)[0] not in keys)]
-    labels = dict(out.labels or {})
-    for key, value in (img.labels or {}).items():
-        labels.setdefault(key, value)
-    out.labels = labels
-    if not out.entrypoint:
-        if not out.cmd:
-            out.cmd = img.cmd
-        if out.entrypoint is None:
-            out.entrypoint = img.entrypoint
-    if img.healthcheck is not None:
-        if out.healthcheck is None:
-            out.healthcheck = img.healthcheck
-        else:
-            h, base = out.healthcheck, img.healthcheck
-            out.healthcheck = replace(h, test=h.test or base.test, interval=h.interval or base.interval,
-                                      timeout=h.timeout or base.timeout,
-                                      start_period=h.start_period or base.start_period,
-                                      retries=h.retries or base.retries)
-    if not out.working_dir:
-        out.working_dir = img.working_dir
-    if not out.volumes:
-        out.volumes = img.volumes
-    elif img.volumes:
-        out.volumes = sorted(set(out.volumes) | set(img.volumes))
-    if not out.stop_signal:
-        out.stop_signal = img.stop_signal
-    return out
+    return copy_config(user) if image is None else merge_config(user, image)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.engine import config as cfgmod
-from dockyard.engine.config import Config, HealthConfig, HostConfig
+from dockyard.engine.config import Config, HostConfig
 from dockyard.engine.devices import devices_from_path, host_devices, parse_cgroup_rule
 from dockyard.engine.hostfiles import HostFiles
 from dockyard.engine.seccomp_default import default_profile, oci_seccomp, parse_profile
@@ -47,6 +47,7 @@ from dockyard.engine.specjson import spec_to_json
 from dockyard.engine.user import resolve_user
 from dockyard.errors import InvalidArgument, NotFound, SystemCallError
 from dockyard.oci import runtime_spec as rs
+from dockyard.oci.image_spec import merge_config
 from dockyard.oci.runtime_spec import Mount, Spec
 from dockyard.records import replace
 
@@ -148,47 +149,7 @@ def merge_image_config(config: Config, image: Config | None) -> Config:
     when empty and Entrypoint to the image's when not given at all; an Entrypoint of `[""]` (from
     `--entrypoint ""`) is then cleared. Returns a new record; InvalidArgument `No command specified`
     when neither is left."""
-    user = config.copy()
-    if image is not None:
-        img = image.copy()
-        if not user.user:
-            user.user = img.user
-        if not user.exposed_ports:
-            user.exposed_ports = img.exposed_ports
-        elif img.exposed_ports:
-            user.exposed_ports = sorted(set(user.exposed_ports) | set(img.exposed_ports))
-        if not user.env:
-            user.env = img.env
-        else:
-            names = {e.split("=", 1)[0] for e in user.env}
-            user.env = list(user.env) + [e for e in img.env or [] if e.split("=", 1)[0] not in names]
-        if user.labels is None:
-            user.labels = {}
-        for key, value in (img.labels or {}).items():
-            user.labels.setdefault(key, value)
-        if not user.entrypoint:
-            if not user.cmd:
-                user.cmd = img.cmd
-            if user.entrypoint is None:
-                user.entrypoint = img.entrypoint
-        if img.healthcheck is not None:
-            if user.healthcheck is None:
-                user.healthcheck = img.healthcheck
-            else:
-                hc = user.healthcheck
-                base = img.healthcheck
-                user.healthcheck = HealthConfig(
-                    test=hc.test if hc.test else base.test, interval=hc.interval or base.interval,
-                    timeout=hc.timeout or base.timeout, start_period=hc.start_period or base.start_period,
-                    retries=hc.retries or base.retries)
-        if not user.working_dir:
-            user.working_dir = img.working_dir
-        if not user.volumes:
-            user.volumes = img.volumes
-        elif img.volumes:
-            user.volumes = sorted(set(user.volumes) | set(img.volumes))
-        if not user.stop_signal:
-            user.stop_signal = img.stop_signal
+    user = config.copy() if image is None else merge_config(config, image)
     if user.entrypoint is not None and len(user.entrypoint) == 1 and user.entrypoint[0] == "":
         user.entrypoint = None
     if not user.entrypoint and not user.cmd:

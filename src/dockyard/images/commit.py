@@ -18,7 +18,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import replace
 from typing import BinaryIO
 
 from dockyard.errors import DockyardError, InvalidArgument
@@ -37,6 +36,7 @@ from dockyard.oci.image_spec import (
     Platform,
     RootFS,
     Timestamp,
+    merge_config,
 )
 
 
@@ -72,48 +72,6 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, repo: str = "", tag: str 
             ingest.stage_ref(new_ref, image_id, target)
         ingest.commit()
     return image_id
-
-
-def merge_config(user: ContainerConfig, image: ContainerConfig) -> ContainerConfig:
-    """Docker's commit `merge`: fields the user config leaves empty are taken from the container's."""
-    out = user.copy()
-    if not out.user:
-        out.user = image.user
-    if not out.exposed_ports:
-        out.exposed_ports = image.exposed_ports
-    elif image.exposed_ports:
-        out.exposed_ports = sorted(set(out.exposed_ports) | set(image.exposed_ports))
-    if not out.env:
-        out.env = image.env
-    else:
-        keys = {e.split("=", 1)[0] for e in out.env}
-        out.env = [*out.env, *(e for e in image.env or [] if e.split("=", 1)[0] not in keys)]
-    labels = dict(out.labels or {})
-    for key, value in (image.labels or {}).items():
-        labels.setdefault(key, value)
-    out.labels = labels
-    if not out.entrypoint:
-        if not out.cmd:
-            out.cmd, out.args_escaped = image.cmd, image.args_escaped
-        if out.entrypoint is None:
-            out.entrypoint = image.entrypoint
-    if image.healthcheck is not None:
-        if out.healthcheck is None:
-            out.healthcheck = image.healthcheck
-        else:
-            h, base = out.healthcheck, image.healthcheck
-            out.healthcheck = replace(h, test=h.test or base.test, interval=h.interval or base.interval,
-                                      timeout=h.timeout or base.timeout, start_period=h.start_period or base.start_period,
-                                      retries=h.retries or base.retries)
-    if not out.working_dir:
-        out.working_dir = image.working_dir
-    if not out.volumes:
-        out.volumes = image.volumes
-    elif image.volumes:
-        out.volumes = sorted(set(out.volumes) | set(image.volumes))
-    if not out.stop_signal:
-        out.stop_signal = image.stop_signal
-    return out
 
 
 def commit(store: ImageStore, *, container_id: str, snapshot_key: str, image_id: str,

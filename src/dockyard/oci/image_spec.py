@@ -691,3 +691,50 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     for diff_id in diff_ids:
         out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
     return out
+
+
+def merge_config(user: ContainerConfig, image: ContainerConfig) -> ContainerConfig:
+    """Docker's `merge` (daemon/commit.go), which commit, container create and the classic builder
+    all use: fields `user` leaves empty are taken from `image` (User, WorkingDir, StopSignal,
+    Healthcheck fields, Volumes and ExposedPorts as unions, image Env names not set by the user
+    appended, Labels with the user's winning, and Cmd with ArgsEscaped / Entrypoint when the user
+    gave no Entrypoint). A new record, sharing nothing with either argument."""
+    out = user.copy()
+    image = image.copy()
+    if not out.user:
+        out.user = image.user
+    if not out.exposed_ports:
+        out.exposed_ports = image.exposed_ports
+    elif image.exposed_ports:
+        out.exposed_ports = sorted(set(out.exposed_ports) | set(image.exposed_ports))
+    if not out.env:
+        out.env = image.env
+    else:
+        keys = {e.split("=", 1)[0] for e in out.env}
+        out.env = [*out.env, *(e for e in image.env or [] if e.split("=", 1)[0] not in keys)]
+    labels = dict(out.labels or {})
+    for key, value in (image.labels or {}).items():
+        labels.setdefault(key, value)
+    out.labels = labels
+    if not out.entrypoint:
+        if not out.cmd:
+            out.cmd, out.args_escaped = image.cmd, image.args_escaped
+        if out.entrypoint is None:
+            out.entrypoint = image.entrypoint
+    if image.healthcheck is not None:
+        if out.healthcheck is None:
+            out.healthcheck = image.healthcheck
+        else:
+            h, base = out.healthcheck, image.healthcheck
+            out.healthcheck = replace(h, test=h.test or base.test, interval=h.interval or base.interval,
+                                      timeout=h.timeout or base.timeout, start_period=h.start_period or base.start_period,
+                                      retries=h.retries or base.retries)
+    if not out.working_dir:
+        out.working_dir = image.working_dir
+    if not out.volumes:
+        out.volumes = image.volumes
+    elif image.volumes:
+        out.volumes = sorted(set(out.volumes) | set(image.volumes))
+    if not out.stop_signal:
+        out.stop_signal = image.stop_signal
+    return out
