@@ -19,6 +19,7 @@ from dockyard.cli.flags import Command, str_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
     from collections.abc import Iterator
 
     from dockyard.cli.client import Client
@@ -33,43 +34,25 @@ BOOTSTRAP = Command("bootstrap [OPTIONS] busybox|debian", "Build a base image (b
 
 
 def tar_tree(root: str, mtime: int) -> Iterator[bytes]:
-    """A layer tar of `root` (sorted, root-owned, one mtime), streamed by a thread through a pipe."""
-    import tarfile
-    import threading
-    read_fd, write_fd = os.pipe()
-    failure: list[BaseException] = []
+    """A layer tar of `root` (sorted, root-owned, one mtime), streamed through a pipe."""
+    from dockyard.cli.commands.files import piped_tar
 
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb") as out, tarfile.open(fileobj=out, mode="w|",
-                                                                  format=tarfile.PAX_FORMAT) as tf:
-                for top, dirs, files in os.walk(root):
-                    dirs.sort()
-                    for name in sorted([*dirs, *files]):
-                        path = os.path.join(top, name)
-                        info = tf.gettarinfo(path, os.path.relpath(path, root))
-                        info.uid = info.gid = 0
-                        info.uname = info.gname = ""
-                        info.mtime = mtime
-                        if info.isreg():
-                            with open(path, "rb") as f:
-                                tf.addfile(info, f)
-                        else:
-                            tf.addfile(info)
-        except BaseException as e:
-            failure.append(e)
+    def add(tf: tarfile.TarFile) -> None:
+        for top, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted([*dirs, *files]):
+                path = os.path.join(top, name)
+                info = tf.gettarinfo(path, os.path.relpath(path, root))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = mtime
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tf.addfile(info, f)
+                else:
+                    tf.addfile(info)
 
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    with os.fdopen(read_fd, "rb") as pipe:
-        while True:
-            piece = pipe.read(1 << 20)
-            if not piece:
-                break
-            yield piece
-    worker.join()
-    if failure:
-        raise CLIError(f"bootstrap: cannot archive the root filesystem: {failure[0]}")
+    return piped_tar(add, "bootstrap: cannot archive the root filesystem")
 
 
 def _import(client: Client, root: str, mtime: int, repo: str, tag: str, cmd: str) -> None:

@@ -25,7 +25,7 @@ from dockyard.cli.flags import Command, bool_flag, list_flag, str_flag
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from dockyard.cli.client import Client
@@ -230,8 +230,9 @@ def _copy_from(client: Client, container: str, src: str, dst: str, follow: bool,
     return 0
 
 
-def _tar_stream(src: str, arcname: str) -> Iterator[bytes]:
-    """A tar of `src` named `arcname`, produced by a thread into a pipe and read here in pieces."""
+def piped_tar(add: Callable[[tarfile.TarFile], None], error: str) -> Iterator[bytes]:
+    """A tar stream filled by `add` in a thread and read here in pieces through a pipe, so an
+    archive of any size goes out as a request body without being held in memory."""
     import tarfile
     import threading
     read_fd, write_fd = os.pipe()
@@ -241,7 +242,7 @@ def _tar_stream(src: str, arcname: str) -> Iterator[bytes]:
         try:
             with os.fdopen(write_fd, "wb") as out, tarfile.open(fileobj=out, mode="w|",
                                                                   format=tarfile.PAX_FORMAT) as tar:
-                tar.add(src, arcname=arcname, recursive=True)
+                add(tar)
         except BaseException as e:
             failure.append(e)
 
@@ -255,7 +256,12 @@ def _tar_stream(src: str, arcname: str) -> Iterator[bytes]:
             yield piece
     worker.join()
     if failure:
-        raise CLIError(f"cannot archive {src}: {failure[0]}")
+        raise CLIError(f"{error}: {failure[0]}")
+
+
+def _tar_stream(src: str, arcname: str) -> Iterator[bytes]:
+    """A tar of `src` named `arcname`."""
+    return piped_tar(lambda tar: tar.add(src, arcname=arcname, recursive=True), f"cannot archive {src}")
 
 
 def _copy_to(client: Client, container: str, src: str, dst: str, follow: bool, archive_mode: bool,
