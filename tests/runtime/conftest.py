@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from dockyard.runtime.default_spec import default_spec
+from tests.runtime.test_cgroups_helpers import CgroupParents, Children
 
 RUNTIME = str(Path(sys.executable).parent / "dockyard-runtime")
 
@@ -135,3 +136,26 @@ RunHelper = Callable[..., subprocess.CompletedProcess[bytes]]
 
 def which_runc() -> str | None:
     return shutil.which("runc")
+
+
+# -- cgroup manager tests (test_cgroups_v1/v2, test_devices_bpf) -------------------------------
+
+
+@pytest.fixture
+def parent() -> Iterator[CgroupParents]:
+    """A unique parent cgroup in every hierarchy, removed after the test."""
+    p = CgroupParents()
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+@pytest.fixture
+def children(parent: CgroupParents) -> Iterator[Children]:
+    # Depends on `parent` so that the processes are killed before the cgroups are removed.
+    c = Children()
+    try:
+        yield c
+    finally:
+        c.kill_all()

@@ -12,7 +12,6 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,25 +24,6 @@ from dockyard.runtime.cgroups.v1 import V1Manager
 from tests.runtime.test_cgroups_helpers import CgroupParents, Children, cgroup_of, spin, try_open
 
 pytestmark = pytest.mark.skipif(cgroups.cgroup_version() != 1, reason="needs a cgroup v1 (or hybrid) host")
-
-
-@pytest.fixture
-def parent() -> Iterator[CgroupParents]:
-    p = CgroupParents()
-    try:
-        yield p
-    finally:
-        p.cleanup()
-
-
-@pytest.fixture
-def children(parent: CgroupParents) -> Iterator[Children]:
-    # Depends on `parent` so that the processes are killed before the cgroups are removed.
-    c = Children()
-    try:
-        yield c
-    finally:
-        c.kill_all()
 
 
 def res(doc: dict[str, Any]) -> Resources:

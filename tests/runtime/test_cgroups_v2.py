@@ -13,7 +13,6 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,24 +26,6 @@ from tests.runtime.test_cgroups_helpers import UNIFIED, CgroupParents, Children,
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(f"{UNIFIED}/cgroup.controllers"),
                                 reason="needs cgroup2 mounted at /sys/fs/cgroup/unified")
-
-
-@pytest.fixture
-def parent() -> Iterator[CgroupParents]:
-    p = CgroupParents()
-    try:
-        yield p
-    finally:
-        p.cleanup()
-
-
-@pytest.fixture
-def children(parent: CgroupParents) -> Iterator[Children]:
-    c = Children()
-    try:
-        yield c
-    finally:
-        c.kill_all()
 
 
 def res(doc: dict[str, Any]) -> Resources:

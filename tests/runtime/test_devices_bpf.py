@@ -10,7 +10,6 @@ import os
 import stat
 import struct
 import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,24 +23,6 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(f"{UNIFIED}/cgroup.controller
                                 reason="needs cgroup2 mounted at /sys/fs/cgroup/unified")
 
 DENIED = os.strerror(1)  # "Operation not permitted"
-
-
-@pytest.fixture
-def parent() -> Iterator[CgroupParents]:
-    p = CgroupParents()
-    try:
-        yield p
-    finally:
-        p.cleanup()
-
-
-@pytest.fixture
-def children(parent: CgroupParents) -> Iterator[Children]:
-    c = Children()
-    try:
-        yield c
-    finally:
-        c.kill_all()
 
 
 @pytest.fixture
