@@ -55,6 +55,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from dockyard.eventloop import set_interest
+
 if TYPE_CHECKING:
     from dockyard.engine.zygote import Zygote
 
@@ -555,17 +557,7 @@ class Monitor:
         events = selectors.EVENT_READ if not client.read_closed else 0
         if client.outbuf:
             events |= selectors.EVENT_WRITE
-        fd = client.sock.fileno()
-        try:
-            key = self.sel.get_key(fd)
-        except KeyError:
-            if events:
-                self.sel.register(fd, events, client)
-            return
-        if not events:
-            self.sel.unregister(fd)
-        elif key.events != events:
-            self.sel.modify(fd, events, client)
+        set_interest(self.sel, client.sock.fileno(), events, client)
 
     def _add_client(self, conn: socket.socket) -> None:
         conn.setblocking(False)

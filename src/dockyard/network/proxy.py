@@ -36,6 +36,7 @@ import socket
 import time
 from typing import Any, NoReturn
 
+from dockyard.eventloop import set_interest
 from dockyard.network.ports import Bound
 
 _READ = 65536
@@ -255,19 +256,7 @@ class Proxy:
                 events |= selectors.EVENT_READ
             if incoming:
                 events |= selectors.EVENT_WRITE
-            self._set(sock, events, (side, pair))
-
-    def _set(self, sock: socket.socket, events: int, data: Any) -> None:
-        try:
-            key = self.sel.get_key(sock)
-        except KeyError:
-            if events:
-                self.sel.register(sock, events, data)
-            return
-        if not events:
-            self.sel.unregister(sock)
-        elif key.events != events:
-            self.sel.modify(sock, events, data)
+            set_interest(self.sel, sock, events, (side, pair))
 
     def _close(self, pair: _Pair) -> None:
         pair.closed = True
