@@ -330,6 +330,7 @@ class Monitor:
         self.exited: ExitRecord | None = None
         self.cgroup_paths: dict[str, str] = {}
         self.proxy_pid = 0  # the port proxy (network/proxy.py), when ports are published
+        self.helper = 0  # the fork that runs the runtime's create and start (_launch)
 
     # -- start --------------------------------------------------------------------------------
 
@@ -383,6 +384,7 @@ class Monitor:
                 b.sock.close()
             self._send(self.control, {"event": "error", "message": result["error"], "kind": result.get("kind", "")})
             self._flush_blocking(self.control)
+            self._reap_helper()
             return
         self.pid = int(result["pid"])
         self.cgroup_paths = dict(result.get("cgroup_paths") or {})
@@ -404,9 +406,16 @@ class Monitor:
             started["ports"] = [b.to_json() for b in bound]
         pidfd = os.pidfd_open(self.pid)
         self._send(self.control, started)
+        self._reap_helper()
         # A container's cgroup is new at each start (made at create, removed at exit): its OOM kill
         # count starts at 0.
         self._loop(pidfd, 0)
+
+    def _reap_helper(self) -> None:
+        if self.helper:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.helper, 0)
+            self.helper = 0
 
     def _start_proxy(self, bound: list[Any]) -> None:
         """The published ports' relay: a fork of this monitor that joins the container's network
@@ -455,10 +464,7 @@ class Monitor:
                 break
             chunks.append(chunk)
         os.close(r)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
+        self.helper = pid  # reaped once the result is passed on: its exit takes ~1 ms
         if not chunks:
             return {"error": "the monitor's helper died before it reported"}
         doc: dict[str, Any] = json.loads(b"".join(chunks))

@@ -248,10 +248,10 @@ class Runtime:
         finally:
             os.close(fd)
         os.unlink(statedir.fifo)
-        spec = Spec.from_json(state.config)
-        if spec.hooks["poststart"]:
+        if (state.config.get("hooks") or {}).get("poststart"):  # the whole spec is read only then
             from dockyard.runtime.hooks import run_hooks_warning
 
+            spec = Spec.from_json(state.config)
             run_hooks_warning("poststart", spec.hooks["poststart"], state.oci_state(Status.RUNNING))
 
     def run(self, container_id: str, bundle: str, opts: CreateOptions, *, detach: bool = False,
