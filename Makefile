@@ -30,9 +30,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@# dockyard-runtime starts for every container and dockyard for every command: their launchers
 	@# skip `site` (-S, ~3 ms a start), the environment (-I) and the `re` import of pip's wrappers;
-	@# both need only the standard library and src/.
+	@# both need only the standard library and src/. They end with exit_now (fastexit.py): no teardown.
 	for tool in dockyard-runtime:dockyard.runtime.cli dockyard:dockyard.cli.main; do \
-	  printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom %s import main\nsys.exit(main())\n' \
+	  printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom %s import main\nfrom dockyard.fastexit import exit_now\nexit_now(main())\n' \
 	    "$(abspath $(BIN))/python" "$(abspath src)" "$${tool#*:}" > $(BIN)/$${tool%%:*}; \
 	done
 	touch $@
