@@ -285,7 +285,7 @@ class Engine:
 
         with contextlib.suppress(DockyardError, OSError):
             cgroups.new_manager(self._cgroups_path(c), c.id).create()
-        _begin_cgroup_lock_wait()
+        begin_cgroup_lock_wait()
 
     def _remove_cgroups(self, c: Container) -> None:
         from dockyard.runtime import cgroups
@@ -314,7 +314,7 @@ class Engine:
             if not from_policy:
                 c.manually_stopped = False
                 self._restart_timeouts.pop(c.id, None)
-            _begin_cgroup_lock_wait()
+            begin_cgroup_lock_wait()
             try:
                 self._start_locked(c)
             except BaseException:
@@ -1154,14 +1154,14 @@ def parse_signal(value: str | int) -> int:
     raise InvalidArgument(f"Invalid signal: {value}")
 
 
-__all__ = ["AttachRequest", "Engine", "NotModified", "StartFailed", "parse_signal"]
-
-
-def _begin_cgroup_lock_wait() -> None:
+def begin_cgroup_lock_wait() -> None:
     """Start the kernel's cgroup-attach grace period now, from a thread (runtime/cgroups/warmup.py):
-    the container's attach, ~10 ms later in the monitor's helper, then finds the lock warm instead
-    of waiting for one itself. Nobody joins the thread: it holds no lock a fork of the daemon
-    (monitors, when there is no zygote) could inherit, only a write(2) in progress."""
+    the container's attach, ~10 ms later in the monitor's helper (or an exec's), then finds the
+    lock warm instead of waiting for one itself. Nobody joins the thread: it holds no lock a fork
+    of the daemon could inherit (only a write(2) in progress), and forks forget it."""
     from dockyard.runtime.cgroups import warmup
 
     warmup.start()
+
+
+__all__ = ["AttachRequest", "Engine", "NotModified", "StartFailed", "begin_cgroup_lock_wait", "parse_signal"]

@@ -112,6 +112,9 @@ class ExecManager:
         c = engine.get(record.container_id)
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
+        from dockyard.engine.engine import begin_cgroup_lock_wait
+
+        begin_cgroup_lock_wait()  # the exec joins the container's cgroups
         if tty is not None:
             record.tty = tty
         if console_size and console_size[0] and console_size[1]:

@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"No help topic for '{command}'")
         return 1
     aliases = {**_ALIASES, **_COMMAND_ALIASES.get(command, {})}
+    if command in ("create", "run", "exec"):
+        # The cgroup attach's grace period (cgroups/warmup.py) runs while the runtime is imported.
+        from dockyard.runtime.cgroups import warmup
+
+        warmup.start()
     try:
         parsed, _ = _parse(rest, _COMMANDS[command], aliases, 1 if command in ("exec", "ps") else None)
         from dockyard.runtime.container import Runtime

@@ -16,6 +16,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Process, Resources, Spec
 from dockyard.records import record, replace
 from dockyard.runtime import cgroups, cjson, log, signals
+from dockyard.runtime.cgroups import warmup
 from dockyard.runtime.linux import init as init_mod
 from dockyard.runtime.linux import namespaces
 from dockyard.runtime.linux import syscalls as sc
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from dockyard.oci.runtime_spec import Hook
     from dockyard.runtime.cgroups.base import CgroupManager
     from dockyard.runtime.state import StatusName
 
@@ -115,16 +117,14 @@ class Runtime:
         statedir = self._dir(container_id)
         if statedir.exists():
             raise Conflict(f"container with id exists: {container_id}")
-        from dockyard.runtime.cgroups import warmup
-
-        cgroup_lock_ready = warmup.start()
+        warmup.start()
         try:
-            return self._create_warm(container_id, bundle, spec, raw, opts, console, statedir, cgroup_lock_ready)
+            return self._create_warm(container_id, bundle, spec, raw, opts, console, statedir)
         finally:
-            cgroup_lock_ready()  # never leave the thread behind, whatever happened
+            warmup.wait_all()  # never leave a thread behind, whatever happened
 
     def _create_warm(self, container_id: str, bundle: str, spec: Spec, raw: dict[str, Any], opts: CreateOptions,
-                     console: Any, statedir: StateDir, before_fork: Callable[[], None]) -> State:
+                     console: Any, statedir: StateDir) -> State:
         config = convert(container_id, bundle, spec, no_pivot=opts.no_pivot,
                          no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
         if "mount" not in config.namespaces:
@@ -157,7 +157,7 @@ class Runtime:
                     console=console, fifo_fd=fifo_fd, preserve_fds=config.preserve_fds,
                     uid_mappings=spec.linux.uid_mappings, time_offsets=spec.linux.time_offsets,
                 )
-                state = self._launch_init(launch, spec, raw, manager, undo, before_fork)
+                state = self._launch_init(launch, spec, raw, manager, undo)
             finally:
                 os.close(fifo_fd)
                 for fd in [*ns_fds.values(), *(mnt.detached_fd for mnt in config.mounts if mnt.detached_fd >= 0)]:
@@ -180,10 +180,10 @@ class Runtime:
         return manager
 
     def _launch_init(self, launch: init_mod.Launch, spec: Spec, raw: dict[str, Any], manager: CgroupManager,
-                     undo: _Undo, before_fork: Callable[[], None]) -> State:
+                     undo: _Undo) -> State:
         assert launch.config is not None
         config = launch.config
-        before_fork()
+        warmup.wait_all()
         parent, c1 = self._fork(launch)
         try:
             pid = self._receive_pid(parent, c1, manager, spec)
@@ -248,11 +248,11 @@ class Runtime:
         finally:
             os.close(fd)
         os.unlink(statedir.fifo)
-        if (state.config.get("hooks") or {}).get("poststart"):  # the whole spec is read only then
+        hooks = _spec_hooks(state, "poststart")
+        if hooks:
             from dockyard.runtime.hooks import run_hooks_warning
 
-            spec = Spec.from_json(state.config)
-            run_hooks_warning("poststart", spec.hooks["poststart"], state.oci_state(Status.RUNNING))
+            run_hooks_warning("poststart", hooks, state.oci_state(Status.RUNNING))
 
     def run(self, container_id: str, bundle: str, opts: CreateOptions, *, detach: bool = False,
             keep: bool = False) -> int:
@@ -295,6 +295,13 @@ class Runtime:
         statedir = self._dir(container_id)
         state = statedir.load()
         check_transition("exec", self.status(state), container_id)
+        warmup.start()
+        try:
+            return self._exec_warm(state, process, opts, console)
+        finally:
+            warmup.wait_all()
+
+    def _exec_warm(self, state: State, process: Process, opts: ExecOptions, console: Any) -> int:
         local_tty = None
         if process.terminal and not opts.console_socket and console is None:
             if opts.detach:
@@ -318,6 +325,7 @@ class Runtime:
                 console = connect_console_socket(opts.console_socket)
             launch = init_mod.Launch(prepared=prepared, ns_fds=ns_fds, new_namespaces=[], in_userns="user" in kinds,
                                      console=console, preserve_fds=opts.preserve_fds)
+            warmup.wait_all()
             parent, c1 = self._fork(launch)
             try:
                 pid = self._receive_pid(parent, c1, manager, None)
@@ -397,11 +405,11 @@ class Runtime:
             self._kill_all(state, manager, status)
         if manager is not None:
             manager.destroy()
-        spec = Spec.from_json(state.config)
-        if spec.hooks["poststop"]:
+        hooks = _spec_hooks(state, "poststop")
+        if hooks:
             from dockyard.runtime.hooks import run_hooks_warning
 
-            run_hooks_warning("poststop", spec.hooks["poststop"], state.oci_state(Status.STOPPED))
+            run_hooks_warning("poststop", hooks, state.oci_state(Status.STOPPED))
         statedir.remove()
 
     def _kill_all(self, state: State, manager: CgroupManager | None, status: StatusName) -> None:
@@ -493,6 +501,13 @@ def _serve_until_ready(parent: Channel, spec: Spec, state: dict[str, Any], hooks
             parent.send("seccomp-done")
         else:
             raise ChildFailed(f"unexpected message {msg['type']!r}")
+
+
+def _spec_hooks(state: State, kind: str) -> list[Hook]:
+    """The container's `kind` hooks; the whole spec is parsed again only when there are some."""
+    if not (state.config.get("hooks") or {}).get(kind):
+        return []
+    return Spec.from_json(state.config).hooks[kind]
 
 
 def _merge_resources(saved: dict[str, Any], update: Resources) -> dict[str, Any]:

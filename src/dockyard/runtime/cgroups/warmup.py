@@ -8,7 +8,10 @@ Facts:
 - Moving a process into the cgroup it already belongs to changes nothing for the process but takes
   the same lock. Done from a thread at the start of `create`, the wait overlaps with parsing the
   config and making the container's cgroups, and the real attach after fork is fast.
-- The thread is joined before the runtime forks: a fork must not copy a thread holding locks.
+- Threads are joined before the runtime forks (`wait_all`): a fork must not copy a thread holding
+  locks. The command line starts one before it even imports the runtime, and `create`/`exec` one
+  more of their own (cheap when the first has warmed the lock, a fresh head start when it is cold
+  again); the daemon starts one at a container's create and start without joining it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import os
 
 from dockyard.runtime.cgroups import paths
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
+_running: set[_thread.LockType] = set()  # a lock per thread, held until it is done
+# A fork has none of its parent's threads: their locks would never be released in it.
+os.register_at_fork(after_in_child=_running.clear)
 
 
-def start() -> Callable[[], None]:
-    """Begin the wait in a thread; the returned function waits for the thread to finish."""
+def start() -> None:
+    """Begin the wait in a thread (`wait_all` waits for it)."""
     done = _thread.allocate_lock()
     done.acquire()
+    _running.add(done)
 
     def attach_to_own_cgroup() -> None:
         try:
@@ -40,15 +44,17 @@ def start() -> Callable[[], None]:
         except OSError:
             pass  # only a head start: the real attach will wait instead
         finally:
+            _running.discard(done)
             done.release()
 
     _thread.start_new_thread(attach_to_own_cgroup, ())
 
-    def join() -> None:
+
+def wait_all() -> None:
+    """Wait for every thread `start` began in this process (before a fork)."""
+    for done in list(_running):
         done.acquire()
         done.release()
-
-    return join
 
 
 def _own_procs_file() -> str | None:
