@@ -5,9 +5,8 @@
 
 The daemon is the one the CLI tests use: DOCKYARD_BENCH_DAEMON (else DOCKYARD_TEST_DAEMON) =
 `dockerd` (default: Debian's docker.io, started here), `dockyardd`, or the URL of a running one; see
-tests/cli/daemons.py. `dockyard` is the installed entry point (.venv/bin/dockyard, pip's wrapper,
-which itself imports `re`, ~7 ms); `dockyard (-IS launcher)` is the same CLI behind a two-line
-launcher like the one the Makefile writes for dockyard-runtime (no `site`, no pip wrapper).
+tests/cli/daemons.py. `dockyard` is the launcher the Makefile writes (.venv/bin/dockyard: `python
+-IS`, no `site`, and `fastexit.exit_now` instead of the interpreter's teardown).
 """
 
 from __future__ import annotations
@@ -51,19 +50,13 @@ def run() -> list[dict[str, object]]:
     kind = os.environ.get("DOCKYARD_BENCH_DAEMON") or os.environ.get("DOCKYARD_TEST_DAEMON") or "dockerd"
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-cli-"))
     rows: list[dict[str, object]] = []
-    launcher = base / "dockyard-lean"
-    launcher.write_text(f"#!{sys.executable} -IS\nimport sys\nsys.path.insert(0, {str(ROOT / 'src')!r})\n"
-                        "from dockyard.cli.main import main\nsys.exit(main())\n")
-    launcher.chmod(0o755)
-    lean = [str(launcher)]
     try:
         with running_daemon(base / "daemon", kind) as daemon:
             env = daemon.env()
             subprocess.run([*_dockyard(), "image", "bootstrap", "busybox"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
-            tools = {"dockyard": _dockyard(), "dockyard (-IS launcher)": lean, "docker": ["docker"]}
-            plain = {"dockyard": [*_dockyard(), "--version"], "dockyard (-IS launcher)": [*lean, "--version"],
-                     "docker": ["docker", "--version"]}
+            tools = {"dockyard": _dockyard(), "docker": ["docker"]}
+            plain = {"dockyard": [*_dockyard(), "--version"], "docker": ["docker", "--version"]}
             samples: dict[tuple[str, str], list[float]] = {}
             for i in range(-2, RUNS):  # interleaved, two warm-up rounds
                 for tool, argv in plain.items():
