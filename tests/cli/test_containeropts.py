@@ -41,6 +41,14 @@ def test_cpus_ulimits_durations() -> None:
         co.parse_ulimit("nofiles=1")
     with pytest.raises(ValueError, match="soft limit must be less than or equal to hard limit: 2 > 1"):
         co.parse_ulimit("nofile=2:1")
+    assert co.parse_throttle_bps("/dev/sda:1.5kb") == {"Path": "/dev/sda", "Rate": 1536}
+    assert co.parse_throttle_iops("/dev/sda:300") == {"Path": "/dev/sda", "Rate": 300}
+    assert co.parse_weight_device("/dev/sda:0") == {"Path": "/dev/sda", "Weight": 0}
+    assert co.parse_weight_device("/dev/sda:1000") == {"Path": "/dev/sda", "Weight": 1000}
+    with pytest.raises(ValueError, match="invalid weight for device: /dev/sda:1001"):
+        co.parse_weight_device("/dev/sda:1001")
+    with pytest.raises(ValueError, match="invalid rate for device: /dev/sda:-1"):
+        co.parse_throttle_bps("/dev/sda:-1")
     assert co.parse_duration("1m30s") == 90_000_000_000
     assert co.parse_duration("250ms") == 250_000_000
     with pytest.raises(ValueError, match='missing unit in duration "5"'):
@@ -101,13 +109,15 @@ FLAG_SETS = [
      "--stop-timeout", "7", "--privileged", "--network", "none", "--runtime", "runc", "busybox"],
     ["-v", "/tmp:/host:ro", "-v", "/anon", "--mount", "type=bind,source=/tmp,target=/m,readonly",
      "-p", "127.0.0.1:8080:80/tcp", "-p", "9000-9001:90-91", "--entrypoint", "", "busybox", "true"],
+    ["--blkio-weight", "300", "--blkio-weight-device", "/dev/null:200", "--device-read-bps", "/dev/null:1mb",
+     "--device-write-bps", "/dev/zero:1536", "--device-read-iops", "/dev/null:100", "--device-write-iops",
+     "/dev/null:50", "--device-write-iops", "/dev/zero:7", "busybox"],
     ["-i", "-t", "--rm", "--name", "NAME", "--entrypoint", "/bin/sh", "--shm-size", "1m", "--security-opt",
      "no-new-privileges", "--add-host", "a:127.0.0.2", "--dns", "1.1.1.1", "busybox", "-c", "exit 0"],
 ]
 # Fields docker 28 sends that dockyard leaves to the daemon's defaults (all zero values there).
 SKIP = {"NetworkingConfig", "Healthcheck", "MaskedPaths", "ReadonlyPaths", "DeviceCgroupRules", "DeviceRequests",
-        "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
-        "BlkioDeviceWriteIOps", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "ArgsEscaped"}
+        "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "ArgsEscaped"}
 
 
 def _zero(value: Any) -> bool:

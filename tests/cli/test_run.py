@@ -70,9 +70,34 @@ def test_usage_errors_match_docker(daemon: Daemon) -> None:
                  ["run", "-c", "abc", "busybox"], ["run", "--cpus", "1.5x", "busybox"],
                  ["run", "--ulimit", "nofile=x", "busybox"], ["run", "-e", "=x", "busybox"],
                  ["run", "-p", "80:80:80:80", "busybox"], ["run", "--rm", "--restart", "always", "busybox"],
-                 ["run", "-d", "-a", "stdout", "busybox"], ["ps", "--foo"], ["ps", "-n"], ["rm"],
+                 ["run", "-d", "-a", "stdout", "busybox"], ["run", "--device-read-bps", "foo", "busybox"],
+                 ["run", "--device-read-bps", "sda:1mb", "busybox"], ["run", "--device-write-bps", "/dev/sda:1x", "busybox"],
+                 ["run", "--device-read-iops", "/dev/sda:1mb", "busybox"], ["run", "--device-write-iops", ":1", "busybox"],
+                 ["run", "--blkio-weight-device", "/dev/sda:5", "busybox"], ["ps", "--foo"], ["ps", "-n"], ["rm"],
                  ["rename", "a"], ["foo"], ["image", "foo"]):
         same(daemon, *args)
+
+
+def _root_disk() -> str | None:
+    """/dev/<name> of the whole disk that holds /, if there is one (blkio throttles refuse partitions)."""
+    st = os.stat("/")
+    block = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    if not block.exists():
+        return None
+    disk = block.resolve().parent if (block / "partition").exists() else block.resolve()
+    path = Path("/dev") / disk.name
+    return str(path) if path.is_block_device() else None
+
+
+def test_block_io_throttles_reach_the_cgroup(daemon: Daemon) -> None:
+    disk = _root_disk()
+    if disk is None:
+        pytest.skip("/ is not on a block device")
+    rdev = os.stat(disk).st_rdev
+    out = assert_same(daemon, "run", "--rm", "--device-read-bps", f"{disk}:1mb", "--device-write-iops", f"{disk}:70",
+                      "busybox", "cat", "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device",
+                      "/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device").stdout.decode()
+    assert out == f"{os.major(rdev)}:{os.minor(rdev)} 1048576\n{os.major(rdev)}:{os.minor(rdev)} 70\n"
 
 
 def test_env_and_env_file(daemon: Daemon, tmp_path: Path) -> None:

@@ -95,6 +95,44 @@ def parse_ulimit(text: str) -> dict[str, Any]:
     return {"Name": name, "Hard": hard, "Soft": soft}
 
 
+def _device_and_value(text: str) -> tuple[str, str]:
+    """docker's `<device-path>:<value>` (opts.ValidateThrottle*Device, ValidateWeightDevice)."""
+    path, colon, value = text.partition(":")
+    if not colon or not path:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    return path, value
+
+
+def parse_throttle_bps(text: str) -> dict[str, Any]:
+    path, value = _device_and_value(text)
+    try:
+        rate = parse_size(value)
+    except ValueError:
+        rate = -1
+    if rate < 0:
+        raise ValueError(f"invalid rate for device: {text}. The correct format is <device-path>:<number>[<unit>]. "
+                         "Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+    return {"Path": path, "Rate": rate}
+
+
+def parse_throttle_iops(text: str) -> dict[str, Any]:
+    path, value = _device_and_value(text)
+    if not value.isdigit() or int(value) >= 1 << 64:
+        raise ValueError(f"invalid rate for device: {text}. The correct format is <device-path>:<number>. "
+                         "Number must be a positive integer")
+    return {"Path": path, "Rate": int(value)}
+
+
+def parse_weight_device(text: str) -> dict[str, Any]:
+    path, value = _device_and_value(text)
+    weight = int(value) if value.isdigit() and int(value) < 1 << 16 else -1
+    if weight < 0 or (weight and not 10 <= weight <= 1000):
+        raise ValueError(f"invalid weight for device: {text}")
+    return {"Path": path, "Weight": weight}
+
+
 def check_env(text: str) -> str:
     key, eq, _ = text.partition("=")
     if not key:
@@ -236,6 +274,11 @@ def container_flags() -> list[Flag]:
         int_flag("cpu-shares", "c", "CPU shares (relative weight)"),
         str_flag("cpus", "", "Number of CPUs", conv=parse_cpus, type_name="decimal"),
         int_flag("blkio-weight", "", "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+        list_flag("blkio-weight-device", "", "Block IO weight (relative device weight)", parse_weight_device),
+        list_flag("device-read-bps", "", "Limit read rate (bytes per second) from a device", parse_throttle_bps),
+        list_flag("device-read-iops", "", "Limit read rate (IO per second) from a device", parse_throttle_iops),
+        list_flag("device-write-bps", "", "Limit write rate (bytes per second) to a device", parse_throttle_bps),
+        list_flag("device-write-iops", "", "Limit write rate (IO per second) to a device", parse_throttle_iops),
         str_flag("memory", "m", "Memory limit", conv=parse_size, type_name="bytes"),
         str_flag("memory-reservation", "", "Memory soft limit", conv=parse_size, type_name="bytes"),
         str_flag("memory-swap", "", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
@@ -684,6 +727,10 @@ def build(opts: Options, image: str, args: list[str], console: tuple[int, int] =
         "ShmSize": opts.value("shm-size") or 0, "Isolation": opts.text("isolation"),
         "CpuShares": opts.num("cpu-shares"), "Memory": opts.value("memory") or 0, "NanoCpus": opts.value("cpus") or 0,
         "CgroupParent": opts.text("cgroup-parent"), "BlkioWeight": opts.num("blkio-weight"),
+        "BlkioWeightDevice": opts.values("blkio-weight-device"),
+        "BlkioDeviceReadBps": opts.values("device-read-bps"), "BlkioDeviceWriteBps": opts.values("device-write-bps"),
+        "BlkioDeviceReadIOps": opts.values("device-read-iops"),
+        "BlkioDeviceWriteIOps": opts.values("device-write-iops"),
         "CpuPeriod": opts.num("cpu-period"), "CpuQuota": opts.num("cpu-quota"),
         "CpuRealtimePeriod": opts.num("cpu-rt-period"), "CpuRealtimeRuntime": opts.num("cpu-rt-runtime"),
         "CpusetCpus": opts.text("cpuset-cpus"), "CpusetMems": opts.text("cpuset-mems"), "Devices": devices,
