@@ -41,7 +41,8 @@ class Zygote:
 
     @classmethod
     def fork(cls, preload: tuple[str, ...] = ()) -> Zygote:
-        """Fork the zygote. Call it while the caller has no other thread (fork copies only the caller's)."""
+        """Fork the zygote, which imports `preload` ("module" or "module:function", called once).
+        Call it while the caller has no other thread (fork copies only the caller's)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the zygote
@@ -94,10 +95,13 @@ def _serve(sock: socket.socket, preload: tuple[str, ...]) -> NoReturn:  # pragma
         from dockyard.engine import monitor
 
         monitor._close_fds_except({sock.fileno()})
-        for name in preload:
+        for name in preload:  # "module", or "module:function" to call once (a cache every fork shares)
+            module_name, _, function = name.partition(":")
             try:
-                importlib.import_module(name)
-            except ImportError:
+                module = importlib.import_module(module_name)
+                if function:
+                    getattr(module, function)()
+            except Exception:
                 pass
         gc.collect()
         gc.freeze()
