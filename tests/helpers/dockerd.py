@@ -61,11 +61,15 @@ def running_dockerd(base: Path, runtimes: dict[str, str] | None = None, extra: d
     # dockerd makes /run/docker/plugins whatever its exec root; take it away again if it was not there.
     run_docker_existed = os.path.exists("/run/docker")
     log = open(base / "dockerd.log", "wb")
+    # When dockerd gives up on its containerd (at shutdown, or a failed health check on a busy
+    # machine) it asks for a stack dump first (SIGUSR1), which containerd writes to $TMPDIR: here,
+    # inside the directory this fixture removes, not in /tmp.
+    (base / "tmp").mkdir(exist_ok=True)
     proc = subprocess.Popen(
         ["dockerd", "--config-file", str(base / "daemon.json"), "--host", daemon.host,
          "--data-root", str(base / "data"), "--exec-root", str(base / "exec"), "--pidfile", str(base / "docker.pid"),
          "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "TMPDIR": str(base / "tmp")},
     )
     try:
         deadline = time.monotonic() + 30
