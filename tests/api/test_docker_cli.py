@@ -353,3 +353,28 @@ def test_update(dockyardd: Dockyardd) -> None:
     r = dockyardd.docker("update", "--restart", "always", rm)
     assert r.returncode == 1 and b"AutoRemove is enabled" in r.stderr
     dockyardd.docker("rm", rm)
+
+
+# dockerd's answers, recorded with Debian's docker.io (syslog aside: dockerd fails there only because
+# nothing listens on /dev/log; dockyard refuses every driver that ships logs elsewhere at create).
+LOG_CONFIG_ERRORS = [
+    (["--log-driver", "bogus"], 'error looking up logging plugin bogus: plugin "bogus" not found'),
+    (["--log-opt", "foo=bar"], "unknown log opt 'foo' for json-file log driver"),
+    (["--log-driver", "local", "--log-opt", "foo=1"], "unknown log opt 'foo' for log driver local"),
+    (["--log-opt", "mode=sometimes"], "logger: logging mode not supported: sometimes"),
+    (["--log-opt", "max-buffer-size=1m"], "logger: max-buffer-size option is only supported with 'mode=non-blocking'"),
+    (["--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=x"],
+     "error parsing option max-buffer-size: invalid size: 'x'"),
+    (["--log-opt", "max-file=0"], "failed to initialize logging driver: max-file cannot be less than 1"),
+    (["--log-driver", "syslog"], "logging driver syslog is not supported by dockyard (json-file, local and none are)"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), LOG_CONFIG_ERRORS, ids=[" ".join(a) for a, _ in LOG_CONFIG_ERRORS])
+def test_bad_log_configs_get_dockerds_errors(dockyardd: Dockyardd, args: list[str], message: str) -> None:
+    before = set(ok(dockyardd.docker("ps", "-aq", "--no-trunc")).split())
+    r = dockyardd.docker("run", "--rm", *args, "busybox", "true")
+    assert (r.returncode, r.stderr.decode()) == \
+        (125, f"docker: Error response from daemon: {message}\n\nRun 'docker run --help' for more information\n")
+    # Nothing left behind: no container was made, or (a failed start) `--rm` removed it.
+    assert set(ok(dockyardd.docker("ps", "-aq", "--no-trunc")).split()) - before == set()

@@ -144,6 +144,26 @@ def test_logs_follow_and_options(daemon: Daemon, created: Created) -> None:
     assert daemon.ok("logs", tty) == "from-a-tty\r\n"
 
 
+def test_log_drivers_and_their_options(daemon: Daemon, created: Created) -> None:
+    # Checked at create: the driver's name, the option names, the mode options every driver takes.
+    for args in (["--log-driver", "bogus"], ["--log-opt", "foo=bar"], ["--log-driver", "local", "--log-opt", "foo=1"],
+                 ["--log-opt", "mode=sometimes"], ["--log-opt", "max-buffer-size=1m"]):
+        same(daemon, "run", "--rm", *args, "busybox", "true")
+    # Checked when the container starts: the values. It stays created, with 128 and the error.
+    name = created.container()
+    result = daemon.dockyard("run", "--name", name, "--log-opt", "max-size=abc", "busybox", "true")
+    assert (result.returncode, result.stderr) == (125, b"dockyard: Error response from daemon: failed to initialize "
+                                                       b"logging driver: invalid size: 'abc'\n\nRun 'dockyard run "
+                                                       b"--help' for more information\n")
+    same(daemon, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", name)
+    # none keeps nothing to read; local keeps what `logs` reads back.
+    for driver in ("none", "local"):
+        name = created.container()
+        assert daemon.ok("run", "--name", name, "--log-driver", driver, "busybox", "echo", "hi") == "hi\n"
+        same(daemon, "logs", name)
+        same(daemon, "inspect", "-f", "{{.HostConfig.LogConfig}} [{{.LogPath}}]", name)
+
+
 def test_attach_shows_the_main_process_and_exec_starts_another(daemon: Daemon, created: Created) -> None:
     name = created.container()
     daemon.ok("run", "-d", "-i", "--name", name, "busybox", "sh", "-c", "echo main-$$; cat; echo main-done")

@@ -422,8 +422,9 @@ async def _logs(api: Api, request: web.Request) -> web.StreamResponse:
     stdout, stderr = api.qbool(request, "stdout"), api.qbool(request, "stderr")
     if not (stdout or stderr):
         raise errors.InvalidArgument("Bad parameters: you must choose at least one stream")
-    log_type = (c.host_config.get("LogConfig") or {}).get("Type") or "json-file"
-    if log_type not in ("json-file", "local"):
+    from dockyard.engine.logs import READABLE_DRIVERS
+
+    if c.log_driver not in READABLE_DRIVERS:
         raise errors.NotImplemented('configured logging driver does not support reading')
     follow = api.qbool(request, "follow")
     timestamps = api.qbool(request, "timestamps")

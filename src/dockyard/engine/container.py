@@ -122,6 +122,10 @@ class Container:
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
 
+    @property
+    def log_driver(self) -> str:
+        return (self.host_config.get("LogConfig") or {}).get("Type") or "json-file"
+
     def to_record(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created": self.created, "image_id": self.image_id,
                 "image_name": self.image_name, "config": self.config, "host_config": self.host_config,

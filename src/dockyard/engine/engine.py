@@ -348,7 +348,7 @@ class Engine:
                 _resolve(fut, None)
             c.state.status = "exited" if c.has_been_started else "created"
             c.state.error = str(err)
-            c.state.exit_code = 128 if c.has_been_started else c.state.exit_code
+            c.state.exit_code = c.state.exit_code or 128  # as dockerd's containerStart
             self._save(c)
             raise
         for (_, fut), conn in zip(pending, spawned.attaches, strict=True):

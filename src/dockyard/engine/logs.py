@@ -143,6 +143,52 @@ def _go_bool(text: str) -> bool:
     raise InvalidArgument(f'strconv.ParseBool: parsing "{text}": invalid syntax')
 
 
+# Docker's built-in logging drivers. dockyard keeps logs for json-file and, through the same writer
+# with the local driver's defaults (Docker reads both back; only the on-disk format differs),
+# for local; none keeps nothing. The others send logs to services elsewhere.
+READABLE_DRIVERS = ("json-file", "local")
+LOCAL_DEFAULTS = {"max-size": "20m", "max-file": "5", "compress": "true"}
+_LOCAL_OPTIONS = ("max-size", "max-file", "compress")
+_REMOTE_DRIVERS = ("awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk",
+                   "syslog")
+
+
+def validate_log_config(driver: str, config: Mapping[str, str] | None) -> None:
+    """Docker's check of `HostConfig.LogConfig` at create (logger.ValidateLogOpts): the mode
+    options every driver takes, then the driver's own option names; an unknown driver is looked up
+    as a plugin. A driver that ships logs elsewhere is refused: dockyard would lose them."""
+    config = config or {}
+    if driver == "none":
+        return
+    mode = config.get("mode", "")
+    if mode not in ("", "blocking", "non-blocking"):
+        raise InvalidArgument(f"logger: logging mode not supported: {mode}")
+    if "max-buffer-size" in config:
+        if mode != "non-blocking":
+            raise InvalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+        try:
+            _from_human_size(config["max-buffer-size"])
+        except InvalidArgument as err:
+            raise InvalidArgument(f"error parsing option max-buffer-size: {err}") from None
+    options = {k: v for k, v in config.items() if k not in ("mode", "max-buffer-size")}
+    if driver == "json-file":
+        validate_log_options(options)
+    elif driver == "local":
+        for key in options:
+            if key not in _LOCAL_OPTIONS:
+                raise InvalidArgument(f"unknown log opt '{key}' for log driver local")
+    elif driver in _REMOTE_DRIVERS:
+        raise InvalidArgument(f"logging driver {driver} is not supported by dockyard (json-file, local and none are)")
+    else:
+        raise InvalidArgument(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+
+
+def driver_options(driver: str, config: Mapping[str, str] | None) -> dict[str, str]:
+    """The options the writer gets for a readable driver: local's defaults under the user's."""
+    options = {k: v for k, v in (config or {}).items() if k not in ("mode", "max-buffer-size")}
+    return {**LOCAL_DEFAULTS, **options} if driver == "local" else options
+
+
 def validate_log_options(config: Mapping[str, str] | None) -> None:
     """The check Docker makes at create (`ValidateLogOpt`): option names only,
     `unknown log opt 'x' for json-file log driver`."""

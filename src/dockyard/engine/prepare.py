@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine import config as cfgmod
+from dockyard.engine import logs
 from dockyard.engine.config import Config, CreateRequest, HostConfig
 from dockyard.engine.monitor import MonitorConfig
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
 
 if TYPE_CHECKING:
     from dockyard.engine.container import Container
@@ -54,6 +55,7 @@ def merge(request: CreateRequest, image_config: Config | None) -> Merged:
 
     config = spec.merge_image_config(request.config, image_config)
     host = cfgmod.apply_defaults(request.host_config)
+    logs.validate_log_config(host.log_config.type, host.log_config.config)
     return Merged(config, host, host.to_json())
 
 
@@ -95,6 +97,7 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
 
     config = cfgmod.parse_config(c.config)
     host = cfgmod.parse_host_config(c.host_config)
+    log_options = log_driver_options(host)
     rootfs = Path(engine.mount_rootfs(c))
     cdir = engine.container_dir(c.id)
     hostname = config.hostname or c.id[:12]
@@ -125,14 +128,27 @@ def bundle(engine: Engine, c: Container, bundle_dir: Path) -> MonitorConfig:
         process["consoleSize"] = {"height": host.console_size[0], "width": host.console_size[1]}
     _write_ephemeral(bundle_dir / "config.json", json.dumps(doc, separators=(",", ":")).encode())
     terminal = bool(s.process.terminal) if s.process else False
-    log_type = host.log_config.type or "json-file"
     return MonitorConfig(
         container_id=c.id, runtime_root=engine.runtime_root, state_dir=str(engine.state_dir(c.id)),
         bundle=str(bundle_dir), tty=terminal, open_stdin=config.open_stdin, stdin_once=config.stdin_once,
         console_size=(host.console_size[0], host.console_size[1]),
-        log_path=str(engine.log_path(c.id)) if log_type == "json-file" else "",
-        log_options=dict(host.log_config.config),
+        log_path=str(engine.log_path(c.id)) if log_options is not None else "",
+        log_options=log_options or {},
     )
+
+
+def log_driver_options(host: HostConfig) -> dict[str, str] | None:
+    """The log writer's options at start, checked as Docker's driver does when it starts
+    (InvalidArgument `failed to initialize logging driver: ...`); None when nothing is kept."""
+    driver = host.log_config.type or "json-file"
+    if driver not in logs.READABLE_DRIVERS:
+        return None
+    options = logs.driver_options(driver, host.log_config.config)
+    try:
+        logs.parse_log_options(options)
+    except InvalidArgument as err:
+        raise DockyardError(str(err)) from None  # a failed start, not a bad request: Docker answers 500
+    return options
 
 
 def _write_ephemeral(path: Path, data: bytes) -> None:

@@ -62,7 +62,7 @@ def inspect(engine: Engine, c: Container, size: bool = False) -> dict[str, Any]:
         "ResolvConfPath": str(cdir / "resolv.conf"),
         "HostnamePath": str(cdir / "hostname"),
         "HostsPath": str(cdir / "hosts"),
-        "LogPath": str(engine.log_path(c.id)),
+        "LogPath": str(engine.log_path(c.id)) if c.log_driver == "json-file" else "",
         "Name": c.name,
         "RestartCount": c.restart_count,
         "Driver": engine.images.driver_name(),
