@@ -62,6 +62,39 @@ def test_default_binding_ip() -> None:
         settings("--ip", "bogus")
 
 
+def test_default_log_driver_and_options() -> None:
+    """dockerd's --log-driver/--log-opt (daemon.json "log-driver"/"log-opts"), checked as dockerd checks them."""
+    assert (settings()["log_driver"], settings()["log_opt"]) == ("json-file", {})
+    s = settings("--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "max-file=2")
+    assert (s["log_driver"], s["log_opt"]) == ("local", {"max-size": "1m", "max-file": "2"})
+    s = settings(config={"log-driver": "json-file", "log-opts": {"max-size": "10k"}})
+    assert (s["log_driver"], s["log_opt"]) == ("json-file", {"max-size": "10k"})
+    # dockerd 20.10: `failed to start daemon: failed to set log opts: unknown log opt 'foo' for json-file log driver`
+    with pytest.raises(daemon.UsageError, match="^failed to set log opts: unknown log opt 'foo' for json-file log driver$"):
+        settings("--log-opt", "foo=bar")
+    with pytest.raises(daemon.UsageError, match='^failed to set log opts: error looking up logging plugin bogus: '
+                                                'plugin "bogus" not found$'):
+        settings(config={"log-driver": "bogus"})
+    with pytest.raises(daemon.UsageError, match='invalid argument "novalue" for "--log-opt" flag'):
+        settings("--log-opt", "novalue")
+    with pytest.raises(daemon.UsageError, match="specified both as a flag and in the configuration file: log-driver"):
+        settings("--log-driver", "none", config={"log-driver": "local"})
+
+
+def test_the_default_log_driver_applies_to_new_containers() -> None:
+    from tests.helpers.dockyardd import running_dockyardd
+
+    with running_dockyardd(extra_args=["--log-driver", "local", "--log-opt", "max-file=3"]) as d:
+        r = d.docker("run", "--name", "deflog", "busybox", "echo", "kept")
+        assert (r.returncode, r.stdout) == (0, b"kept\n"), r.stderr
+        shown = d.docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{.HostConfig.LogConfig.Config}}", "deflog")
+        assert shown.stdout == b"local map[max-file:3]\n"
+        assert d.docker("logs", "deflog").stdout == b"kept\n"
+        r = d.docker("run", "--name", "own", "--log-driver", "none", "busybox", "true")
+        assert d.docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "own").stdout == b"none\n"
+        d.docker("rm", "-f", "deflog", "own")
+
+
 def test_live_restore_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert settings("--live-restore=false")["live_restore"] is False
     assert settings("--live-restore")["live_restore"] is True

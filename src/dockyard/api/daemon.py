@@ -69,13 +69,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cgroup-parent", default=None)
     p.add_argument("-G", "--group", default=None)
     p.add_argument("--ip", default=None, help="Default IP when binding container ports (default 0.0.0.0)")
+    p.add_argument("--log-driver", default=None, help="Default driver for container logs (default json-file)")
+    p.add_argument("--log-opt", action="append", default=None, help="Default log driver options for containers")
     return p.parse_args(argv)
 
 
 _CONFIG_KEYS = {"hosts": "host", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
                 "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
                 "tlskey": "tlskey", "log-level": "log_level", "debug": "debug", "live-restore": "live_restore",
-                "cgroup-parent": "cgroup_parent", "group": "group", "ip": "ip"}
+                "cgroup-parent": "cgroup_parent", "group": "group", "ip": "ip", "log-driver": "log_driver",
+                "log-opts": "log_opt"}
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -93,8 +96,8 @@ def load_config(path: str | None) -> dict[str, Any]:
         raise UsageError(f"unable to configure the Docker daemon with file {path}: {err}") from None
     if not isinstance(doc, dict):
         raise UsageError(f"unable to configure the Docker daemon with file {path}: not a JSON object")
-    unknown = sorted(set(doc) - set(_CONFIG_KEYS) - {"runtimes", "default-runtime", "log-driver", "log-opts",
-                                                       "storage-driver", "features", "experimental"})
+    unknown = sorted(set(doc) - set(_CONFIG_KEYS) - {"runtimes", "default-runtime", "storage-driver", "features",
+                                                       "experimental"})
     if unknown:
         raise UsageError(f"the following directives don't match any configuration option: {', '.join(unknown)}")
     return doc
@@ -122,6 +125,7 @@ def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
     settings["log_level"] = settings["log_level"] or ("debug" if settings["debug"] else "info")
     settings["cgroup_parent"] = settings["cgroup_parent"] or "/dockyard"
     settings["insecure_tcp"] = args.insecure_tcp
+    settings["log_driver"], settings["log_opt"] = _log_defaults(settings["log_driver"], settings["log_opt"])
     from dockyard.network.ports import valid_default_ip
 
     try:
@@ -129,6 +133,29 @@ def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
     except ValueError as err:
         raise UsageError(f'invalid argument "{settings["ip"]}" for "--ip" flag: {err}') from None
     return settings
+
+
+def _log_defaults(driver: Any, options: Any) -> tuple[str, dict[str, str]]:
+    """The containers' default log driver and options (`--log-driver`, `--log-opt k=v` or daemon.json's
+    `log-driver`, `log-opts`), checked as a container's would be, in dockerd's words."""
+    from dockyard.engine.logs import validate_log_config
+    from dockyard.errors import InvalidArgument
+
+    if isinstance(options, list):  # the flags
+        pairs = [str(o).partition("=") for o in options]
+        bad = [o for o, (_, eq, _) in zip(options, pairs, strict=True) if not eq]
+        if bad:
+            raise UsageError(f'invalid argument "{bad[0]}" for "--log-opt" flag: invalid key value pair format: '
+                             f"{bad[0]}")
+        options = {key: value for key, _, value in pairs}
+    if options is not None and not (isinstance(options, dict) and all(isinstance(v, str) for v in options.values())):
+        raise UsageError("log-opts: expected an object of strings")
+    driver = str(driver or "json-file")
+    try:
+        validate_log_config(driver, options)
+    except InvalidArgument as err:
+        raise UsageError(f"failed to set log opts: {err}") from None
+    return driver, dict(options or {})
 
 
 def _is_loopback(host: str) -> bool:
@@ -243,6 +270,7 @@ async def serve(settings: dict[str, Any], config_path: str | None, zygote: Any =
     bus = _event_bus()
     engine = Engine(settings["data_root"], settings["exec_root"], cgroup_parent=settings["cgroup_parent"],
                     live_restore=settings["live_restore"], restore=False, zygote=zygote, default_bind_ip=settings["ip"],
+                    default_log_config=(settings["log_driver"], settings["log_opt"]),
                     publish=(lambda t, a, i, attrs: bus.publish(t, a, i, attrs)) if bus is not None else None)
     api = Api(engine, debug=settings["log_level"] == "debug")
     api.bus = bus

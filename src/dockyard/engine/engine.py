@@ -106,7 +106,8 @@ class Engine:
     def __init__(self, data_root: Path | str, exec_root: Path | str, *, cgroup_parent: str = "/dockyard",
                  live_restore: bool = True, restore: bool = True,
                  publish: Callable[..., Any] | None = None, zygote: Zygote | None = None,
-                 default_bind_ip: str = "0.0.0.0") -> None:
+                 default_bind_ip: str = "0.0.0.0",
+                 default_log_config: tuple[str, dict[str, str]] = ("json-file", {})) -> None:
         from dockyard.images import ImageService
         from dockyard.runtime.container import Runtime
 
@@ -116,6 +117,7 @@ class Engine:
         self.live_restore = live_restore
         self.zygote = zygote  # forks the monitors when there is one (zygote.py)
         self.default_bind_ip = default_bind_ip  # published ports' HostIp "" (dockerd's --ip)
+        self.default_log_config = default_log_config  # LogConfig "" (dockerd's --log-driver, --log-opt)
         for path in (self.data_root / "containers", self.exec_root / "containers"):
             path.mkdir(parents=True, exist_ok=True)
         self.images = ImageService(self.data_root, in_use=self._image_users)
@@ -230,7 +232,7 @@ class Engine:
             raise InvalidArgument("invalid reference format")
         image = self.images.resolve(image_ref)
         image_config = self.images.config(image.id)
-        merged = prepare.merge(request, image_config.config)
+        merged = prepare.merge(request, image_config.config, self.default_log_config)
         path, args = prepare.command(merged.config)
         cid = secrets.token_hex(32)
         points = prepare.plan_mounts(merged, cid, self.data_root)

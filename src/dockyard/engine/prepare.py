@@ -50,11 +50,13 @@ def validate(request: CreateRequest) -> list[str]:
     return list(cfgmod.validate_host_config(request.host_config, request.config) or [])
 
 
-def merge(request: CreateRequest, image_config: Config | None) -> Merged:
+def merge(request: CreateRequest, image_config: Config | None,
+          default_log_config: tuple[str, dict[str, str]] = ("json-file", {})) -> Merged:
     from dockyard.engine import spec
 
     config = spec.merge_image_config(request.config, image_config)
-    host = cfgmod.apply_defaults(request.host_config)
+    host = cfgmod.apply_defaults(request.host_config, default_log_type=default_log_config[0],
+                                 default_log_config=default_log_config[1])
     logs.validate_log_config(host.log_config.type, host.log_config.config)
     return Merged(config, host, host.to_json())
 
