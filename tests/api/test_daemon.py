@@ -70,10 +70,10 @@ def test_default_log_driver_and_options() -> None:
     s = settings(config={"log-driver": "json-file", "log-opts": {"max-size": "10k"}})
     assert (s["log_driver"], s["log_opt"]) == ("json-file", {"max-size": "10k"})
     # dockerd 20.10: `failed to start daemon: failed to set log opts: unknown log opt 'foo' for json-file log driver`
-    with pytest.raises(daemon.UsageError, match="^failed to set log opts: unknown log opt 'foo' for json-file log driver$"):
+    with pytest.raises(daemon.UsageError, match=r"^failed to set log opts: unknown log opt 'foo' for json-file log driver$"):
         settings("--log-opt", "foo=bar")
-    with pytest.raises(daemon.UsageError, match='^failed to set log opts: error looking up logging plugin bogus: '
-                                                'plugin "bogus" not found$'):
+    with pytest.raises(daemon.UsageError, match=r'^failed to set log opts: error looking up logging plugin bogus: '
+                                                r'plugin "bogus" not found$'):
         settings(config={"log-driver": "bogus"})
     with pytest.raises(daemon.UsageError, match='invalid argument "novalue" for "--log-opt" flag'):
         settings("--log-opt", "novalue")
