@@ -31,6 +31,7 @@ from pathlib import Path
 
 from dockyard.build.commit import copy_config
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.fds import close_fds_except
 from dockyard.oci import runtime_spec as rs
 from dockyard.oci.image_spec import ContainerConfig
 
@@ -141,7 +142,7 @@ def run_step(req: RunRequest, on_output: Callable[[int, bytes], None]) -> int:
             os.dup2(devnull, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
-            _close_fds_except({0, 1, 2, msg_w})
+            close_fds_except({msg_w})
             runtime_log.configure(str(req.bundle / "runtime.log"))
             try:
                 code = Runtime(req.runtime_root).run(req.container_id, str(req.bundle), CreateOptions())
@@ -201,19 +202,6 @@ def _pump(fds: dict[int, int], on_output: Callable[[int, bytes], None]) -> None:
                 on_output(key.data, data)
     finally:
         sel.close()
-
-
-def _close_fds_except(keep: set[int]) -> None:  # pragma: no cover - the child
-    try:
-        fds = [int(n) for n in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(3, 1024))
-    for fd in fds:
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def command_with_shell(shell: Sequence[str] | None, cmd: list[str]) -> list[str]:

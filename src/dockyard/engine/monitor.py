@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from dockyard.eventloop import set_interest
+from dockyard.fds import close_fds_except
 
 if TYPE_CHECKING:
     from dockyard.engine.zygote import Zygote
@@ -256,7 +257,7 @@ def _child(cfg: MonitorConfig, listener: socket.socket, control: socket.socket) 
         except ValueError:
             pass
         keep = {listener.fileno(), control.fileno()}
-        _close_fds_except(keep)
+        close_fds_except(keep)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             if fd != devnull:
@@ -282,20 +283,6 @@ def _child(cfg: MonitorConfig, listener: socket.socket, control: socket.socket) 
         except OSError:
             pass
     os._exit(code)
-
-
-def _close_fds_except(keep: set[int]) -> None:
-    """Close every inherited descriptor (the daemon's listeners and clients) but `keep`."""
-    try:
-        fds = [int(n) for n in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(3, 1024))
-    for fd in fds:
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class _Client:

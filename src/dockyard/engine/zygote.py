@@ -93,8 +93,9 @@ def _serve(sock: socket.socket, preload: tuple[str, ...]) -> NoReturn:  # pragma
             os.dup2(devnull, fd)
         os.close(devnull)
         from dockyard.engine import monitor
+        from dockyard.fds import close_fds_except
 
-        monitor._close_fds_except({sock.fileno()})
+        close_fds_except({sock.fileno()})
         for name in preload:  # "module", or "module:function" to call once (a cache every fork shares)
             module_name, _, function = name.partition(":")
             try:

@@ -37,6 +37,7 @@ import time
 from typing import Any, NoReturn
 
 from dockyard.eventloop import set_interest
+from dockyard.fds import close_fds_except
 from dockyard.network.ports import Bound
 
 _READ = 65536
@@ -68,7 +69,7 @@ def _child(parent: int, container_pid: int, bound: list[Bound]) -> NoReturn:  # 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         keep = {b.sock.fileno() for b in bound}
-        _close_fds_except(keep | {0, 1, 2})
+        close_fds_except(keep)
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
             f.write("dockyard-proxy")
         _raise_nofile()
@@ -91,17 +92,6 @@ def _raise_nofile() -> None:
     with contextlib.suppress(ValueError, OSError):
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _close_fds_except(keep: set[int]) -> None:
-    try:
-        fds = [int(n) for n in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(3, 1024))
-    for fd in fds:
-        if fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 class _Pair:
