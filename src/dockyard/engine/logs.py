@@ -170,7 +170,7 @@ def validate_log_config(driver: str, config: Mapping[str, str] | None) -> None:
             _from_human_size(config["max-buffer-size"])
         except InvalidArgument as err:
             raise InvalidArgument(f"error parsing option max-buffer-size: {err}") from None
-    options = {k: v for k, v in config.items() if k not in ("mode", "max-buffer-size")}
+    options = _driver_own(config)
     if driver == "json-file":
         validate_log_options(options)
     elif driver == "local":
@@ -185,8 +185,13 @@ def validate_log_config(driver: str, config: Mapping[str, str] | None) -> None:
 
 def driver_options(driver: str, config: Mapping[str, str] | None) -> dict[str, str]:
     """The options the writer gets for a readable driver: local's defaults under the user's."""
-    options = {k: v for k, v in (config or {}).items() if k not in ("mode", "max-buffer-size")}
+    options = _driver_own(config or {})
     return {**LOCAL_DEFAULTS, **options} if driver == "local" else options
+
+
+def _driver_own(config: Mapping[str, str]) -> dict[str, str]:
+    """The options but the two that Docker's logger takes for every driver (mode, max-buffer-size)."""
+    return {k: v for k, v in config.items() if k not in ("mode", "max-buffer-size")}
 
 
 def validate_log_options(config: Mapping[str, str] | None) -> None:
